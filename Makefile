@@ -1,0 +1,61 @@
+# engagebot: `make run` starts the bot, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+LOCALES := locales
+CATALOGS := $(wildcard $(LOCALES)/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+PYTEST_WORKERS ?= auto
+
+.PHONY: run test install compile extract update lint format bench clean
+
+run: install
+	$(BIN)/engagebot db upgrade
+	$(BIN)/engagebot demo-data --if-empty
+	$(BIN)/engagebot run
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+install: $(STAMP) $(COMPILED)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Compiled catalogs are build output: made here, never committed.
+compile: $(COMPILED)
+
+$(LOCALES)/%/LC_MESSAGES/messages.mo: $(LOCALES)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --domain messages --input-file $< --output-file $@ --locale $*
+
+# Translators' workflow: extract the sentences from the code, then merge them into every catalog.
+extract: $(STAMP)
+	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file $(LOCALES)/messages.pot \
+		--project engagebot --version 0.1 --copyright-holder "engagebot" \
+		--add-comments TRANSLATORS: --no-location --sort-output \
+		--keywords _ --keywords ngettext:1,2 --keywords pgettext:1c,2 --keywords N_ \
+		bot handlers
+
+update: extract
+	$(BIN)/pybabel update --domain messages --input-file $(LOCALES)/messages.pot \
+		--output-dir $(LOCALES) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m bot.catalogs fill-source
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(COMPILED) .pytest_cache

@@ -1,0 +1,81 @@
+"""Engine and session set-up: SQLite in WAL mode with foreign keys and a busy timeout."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+
+class DatabaseLocationError(Exception):
+    """The database file cannot be created or written where the URL points."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file a SQLite URL names, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_sqlite_location(url: str) -> None:
+    """Create the database's folder if needed and make sure it can be written, or say why not."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseLocationError(
+            f"cannot create the database folder {folder}: {exc.strerror}"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseLocationError(f"the database folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseLocationError(f"the database file {path} is not writable")
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
+    """Create the engine; on SQLite turn on WAL, foreign keys and the busy timeout."""
+    check_sqlite_location(url)
+    is_sqlite = make_url(url).get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        # The async transports hand database work to worker threads.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    engine = create_engine(url, **kwargs)
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if sqlite_path(url) is not None:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

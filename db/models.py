@@ -1,0 +1,211 @@
+"""The tables. Times are stored as UTC; the city itself (organisations, places, texts) is data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; SQLite has no time zones, so values come back as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    """Return an aware UTC datetime column."""
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class ItemStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+    ARCHIVED = "archived"
+
+
+class SubscriptionKind(StrEnum):
+    CATEGORY = "category"
+    DISTRICT = "district"
+    ORGANISATION = "organisation"
+
+
+class User(SQLModel, table=True):
+    """A person as one messenger knows them; the same person on two messengers is two users."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("transport", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transport: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    locale: str | None = Field(default=None, max_length=8)
+    language_hint: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    # False once the messenger says the user blocked the bot or is gone.
+    active: bool = Field(default=True)
+    # True while the user has paused every message the bot would send on its own (/stop).
+    paused: bool = Field(default=False)
+    created_at: datetime = utc_column()
+    last_seen_at: datetime = utc_column()
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=4000)
+    website: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=64)
+
+
+class Category(SQLModel, table=True):
+    """A kind of volunteering; `names` maps a locale to the category's name in it."""
+
+    __tablename__ = "categories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    emoji: str = Field(default="", max_length=16)
+    position: int = Field(default=0)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class District(SQLModel, table=True):
+    """A part of the city; `names` maps a locale to the district's name in it."""
+
+    __tablename__ = "districts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    position: int = Field(default=0)
+    names: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Offer(SQLModel, table=True):
+    """A standing way to help, such as reading to children every week."""
+
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_status_category", "status", "category_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    category_id: int = Field(foreign_key="categories.id")
+    district_id: int | None = Field(default=None, foreign_key="districts.id", index=True)
+    source_id: str | None = Field(default=None, max_length=128, unique=True)
+    locale: str = Field(default="de", max_length=8)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=4000)
+    schedule: str = Field(default="", max_length=300)
+    place_name: str = Field(default="", max_length=200)
+    address: str = Field(default="", max_length=300)
+    latitude: float | None = None
+    longitude: float | None = None
+    contact: str = Field(default="", max_length=300)
+    status: str = Field(default=ItemStatus.PUBLISHED, max_length=16)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class Event(SQLModel, table=True):
+    """Something that happens once, at a time and a place."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_status_starts_at", "status", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    category_id: int | None = Field(default=None, foreign_key="categories.id")
+    district_id: int | None = Field(default=None, foreign_key="districts.id")
+    source_id: str | None = Field(default=None, max_length=128, unique=True)
+    locale: str = Field(default="de", max_length=8)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=4000)
+    starts_at: datetime = utc_column()
+    ends_at: datetime | None = utc_column(nullable=True)
+    place_name: str = Field(default="", max_length=200)
+    address: str = Field(default="", max_length=300)
+    latitude: float | None = None
+    longitude: float | None = None
+    capacity: int | None = Field(default=None, ge=1)
+    status: str = Field(default=ItemStatus.PUBLISHED, max_length=16)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class OfferTranslation(SQLModel, table=True):
+    __tablename__ = "offer_translations"
+    __table_args__ = (UniqueConstraint("offer_id", "locale"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    offer_id: int = Field(foreign_key="offers.id", ondelete="CASCADE")
+    locale: str = Field(max_length=8)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=4000)
+
+
+class EventTranslation(SQLModel, table=True):
+    __tablename__ = "event_translations"
+    __table_args__ = (UniqueConstraint("event_id", "locale"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="events.id", ondelete="CASCADE")
+    locale: str = Field(max_length=8)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=4000)
+
+
+class Subscription(SQLModel, table=True):
+    """A user follows a category, a district or an organisation."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    target_id: int
+    created_at: datetime = utc_column()
+
+
+class ConversationState(SQLModel, table=True):
+    """Where a user is in a conversation, so a restart mid-flow loses nothing.
+
+    `menu` holds the action ids of the last buttons shown, in order, so a typed "2" presses the
+    second one on messengers without buttons; `data` holds what a multi-step flow gathered so far.
+    """
+
+    __tablename__ = "conversation_states"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    flow: str | None = Field(default=None, max_length=32)
+    step: str | None = Field(default=None, max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    menu: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = utc_column()

@@ -1,0 +1,182 @@
+"""Query functions; every argument after the first is keyword-only so call sites read clearly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from db.models import (
+    Category,
+    ConversationState,
+    District,
+    Event,
+    EventTranslation,
+    ItemStatus,
+    Offer,
+    OfferTranslation,
+    Organisation,
+    User,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page + 1 < self.pages
+
+
+def get_or_create_user(
+    session: Session, *, transport: str, external_id: str, now: datetime, language_hint: str | None
+) -> tuple[User, bool]:
+    """Return the user behind a messenger id, creating them on first contact."""
+    user = session.exec(
+        select(User).where(User.transport == transport, User.external_id == external_id)
+    ).first()
+    created = user is None
+    if user is None:
+        user = User(transport=transport, external_id=external_id, created_at=now, last_seen_at=now)
+        session.add(user)
+    user.last_seen_at = now
+    user.active = True  # whoever writes to us can be written to again
+    if language_hint:
+        user.language_hint = language_hint[:16]
+    session.flush()
+    return user, created
+
+
+def get_state(session: Session, *, user: User, now: datetime) -> ConversationState:
+    assert user.id is not None
+    state = session.get(ConversationState, user.id)
+    if state is None:
+        state = ConversationState(user_id=user.id, updated_at=now)
+        session.add(state)
+    return state
+
+
+def categories_with_offers(session: Session) -> list[tuple[Category, int]]:
+    """Return every category with its number of published offers, in display order."""
+    counts = (
+        select(Offer.category_id, func.count(col(Offer.id)).label("n"))
+        .where(Offer.status == ItemStatus.PUBLISHED)
+        .group_by(col(Offer.category_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Category, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.category_id == Category.id)
+        .order_by(col(Category.position), col(Category.id))
+    ).all()
+    return [(category, int(n)) for category, n in rows]
+
+
+def districts_with_offers(session: Session) -> list[tuple[District, int]]:
+    """Return every district with its number of published offers, in display order."""
+    counts = (
+        select(Offer.district_id, func.count(col(Offer.id)).label("n"))
+        .where(Offer.status == ItemStatus.PUBLISHED)
+        .group_by(col(Offer.district_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(District, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.district_id == District.id)
+        .order_by(col(District.position), col(District.id))
+    ).all()
+    return [(district, int(n)) for district, n in rows]
+
+
+def _page_of(session: Session, query, count_query, *, page: int, size: int) -> Page:
+    total = int(session.exec(count_query).one())
+    pages = max(1, -(-total // size))
+    page = min(max(page, 0), pages - 1)
+    items = list(session.exec(query.offset(page * size).limit(size)).all())
+    return Page(items=items, page=page, pages=pages, total=total)
+
+
+def published_offers(
+    session: Session,
+    *,
+    category_id: int | None = None,
+    district_id: int | None = None,
+    page: int,
+    size: int,
+) -> Page[Offer]:
+    """Return one page of published offers, optionally of one category or district."""
+    conditions = [Offer.status == ItemStatus.PUBLISHED]
+    if category_id is not None:
+        conditions.append(Offer.category_id == category_id)
+    if district_id is not None:
+        conditions.append(Offer.district_id == district_id)
+    query = select(Offer).where(*conditions).order_by(col(Offer.title), col(Offer.id))
+    count_query = select(func.count(col(Offer.id))).where(*conditions)
+    return _page_of(session, query, count_query, page=page, size=size)
+
+
+def upcoming_events(session: Session, *, now: datetime, page: int, size: int) -> Page[Event]:
+    """Return one page of published events that have not ended yet, soonest first."""
+    still_on = func.coalesce(col(Event.ends_at), col(Event.starts_at)) >= now
+    conditions = [Event.status == ItemStatus.PUBLISHED, still_on]
+    query = select(Event).where(*conditions).order_by(col(Event.starts_at), col(Event.id))
+    count_query = select(func.count(col(Event.id))).where(*conditions)
+    return _page_of(session, query, count_query, page=page, size=size)
+
+
+def offer_translation(session: Session, *, offer_id: int, locale: str) -> OfferTranslation | None:
+    return session.exec(
+        select(OfferTranslation).where(
+            OfferTranslation.offer_id == offer_id, OfferTranslation.locale == locale
+        )
+    ).first()
+
+
+def event_translation(session: Session, *, event_id: int, locale: str) -> EventTranslation | None:
+    return session.exec(
+        select(EventTranslation).where(
+            EventTranslation.event_id == event_id, EventTranslation.locale == locale
+        )
+    ).first()
+
+
+def offer_titles(session: Session, *, offer_ids: list[int], locale: str) -> dict[int, str]:
+    """Return the titles of these offers in `locale` where a translation exists."""
+    if not offer_ids:
+        return {}
+    rows = session.exec(
+        select(OfferTranslation.offer_id, OfferTranslation.title).where(
+            col(OfferTranslation.offer_id).in_(offer_ids), OfferTranslation.locale == locale
+        )
+    ).all()
+    return dict(rows)
+
+
+def event_titles(session: Session, *, event_ids: list[int], locale: str) -> dict[int, str]:
+    """Return the titles of these events in `locale` where a translation exists."""
+    if not event_ids:
+        return {}
+    rows = session.exec(
+        select(EventTranslation.event_id, EventTranslation.title).where(
+            col(EventTranslation.event_id).in_(event_ids), EventTranslation.locale == locale
+        )
+    ).all()
+    return dict(rows)
+
+
+def is_empty(session: Session) -> bool:
+    """Tell whether the city has no organisations yet (a fresh database)."""
+    return session.exec(select(Organisation.id).limit(1)).first() is None
