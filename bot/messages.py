@@ -1,0 +1,76 @@
+"""What travels between a messenger and the conversation core, free of any messenger library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_ACTION_BYTES = 64  # Telegram's limit for callback data; every action id fits it
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One thing a user did: typed text, or pressed a button (an action id)."""
+
+    transport: str
+    user_key: str
+    text: str | None = None
+    action: str | None = None
+    locale_hint: str | None = None
+    # "private" for a one-to-one chat; the bot only talks to people one to one.
+    chat_kind: str = "private"
+    chat_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if len(self.action.encode()) > MAX_ACTION_BYTES:
+            raise ValueError(f"action id over {MAX_ACTION_BYTES} bytes: {self.action!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    name: str
+    address: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def map_url(self) -> str | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (
+            "https://www.openstreetmap.org/?mlat="
+            f"{self.latitude:.5f}&mlon={self.longitude:.5f}#map=17/{self.latitude:.5f}/{self.longitude:.5f}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to show: text, rows of buttons, and optionally a place or attachments.
+
+    `replace` asks a messenger that can edit messages to edit the one whose button was pressed
+    instead of sending a new message (paging, sub-menus).
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    place: Place | None = None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    replace: bool = False
+    rtl: bool = False
+
+    def flat_buttons(self) -> list[Button]:
+        """Return the buttons in reading order; a typed number n presses the n-th of these."""
+        return [button for row in self.buttons for button in row]

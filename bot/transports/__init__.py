@@ -1,0 +1,1 @@
+"""Messengers: each turns its own updates into Incoming and renders Replies back."""

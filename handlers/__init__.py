@@ -1,0 +1,1 @@
+"""Conversation flows, one module each, free of any messenger library."""

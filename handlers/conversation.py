@@ -1,0 +1,268 @@
+"""The conversation core: one Incoming in, the replies out, the same on every messenger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import unicodedata
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+# Importing the flow modules registers their handlers on the router.
+import handlers.events
+import handlers.help
+import handlers.language
+import handlers.menu
+import handlers.offers
+import handlers.settings
+import handlers.start  # noqa: F401
+from bot.clock import Clock
+from bot.config import SUPPORTED_LOCALES, Settings
+from bot.i18n import Translations, Translator, negotiate_locale
+from bot.messages import Button, Incoming, Reply
+from db.engine import session_scope
+from db.models import User
+from db.queries import get_or_create_user, get_state
+from handlers.actions import BadAction, parse_action
+from handlers.commands import command_words, normalise_word
+from handlers.context import Context
+from handlers.router import Router, router
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_MENU_NUMBER = re.compile(r"^\s*([0-9]{1,6})\s*[.)]?\s*$")
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$", re.DOTALL)
+
+
+def clean_text(text: str) -> str:
+    """Normalise typed text: NFC, no control characters but newlines and tabs, trimmed."""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+class Conversation:
+    """Answers every message by looking up the user, their state and the handler that fits."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        clock: Clock,
+        translations: Translations | None = None,
+        routes: Router = router,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.translations = translations or Translations(settings.tz, settings.default_locale)
+        self.routes = routes
+        # Database work runs on one thread: SQLite writes one at a time anyway, the event loop
+        # never waits on a busy database, and updates are answered in the order they came.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation")
+        # The last known language of recent users, to say "try again later" in it when the
+        # database cannot be read.
+        self._recent_locales: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._words = command_words([self.translations.get(code) for code in SUPPORTED_LOCALES])
+        # Group chats already told that the bot only talks one to one (kept for this process).
+        self._groups_told: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    async def handle_async(self, incoming: Incoming) -> list[Reply]:
+        """Answer `incoming` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.handle, incoming)
+
+    def deactivate(self, transport: str, user_key: str) -> None:
+        """Remember that a user blocked the bot or left the messenger; nothing more goes out."""
+        with session_scope(self.engine) as session:
+            user = session.exec(
+                select(User).where(User.transport == transport, User.external_id == user_key)
+            ).first()
+            if user is not None and user.active:
+                user.active = False
+                log.info("a %s user is no longer reachable; marked inactive", transport)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        """Answer one message or button press."""
+        if incoming.chat_kind != "private":
+            return self._not_private(incoming)
+        try:
+            with session_scope(self.engine) as session:
+                now = self.clock.now()
+                user, _created = get_or_create_user(
+                    session,
+                    transport=incoming.transport,
+                    external_id=incoming.user_key,
+                    now=now,
+                    language_hint=incoming.locale_hint,
+                )
+                state = get_state(session, user=user, now=now)
+                locale = negotiate_locale(
+                    user.locale, user.language_hint, default=self.settings.default_locale
+                )
+                ctx = Context(
+                    session=session,
+                    user=user,
+                    state=state,
+                    t=self.translations.get(locale),
+                    now=now,
+                    settings=self.settings,
+                    translations=self.translations,
+                    incoming=incoming,
+                )
+                replies = self._route(ctx)
+                self._remember_menu(ctx, replies)
+                state.updated_at = now
+                self._remember_locale(incoming, ctx.t.locale)
+                return [self._finish(reply, ctx.t) for reply in replies]
+        except OperationalError:
+            log.exception("database unavailable while answering a %s message", incoming.transport)
+            t = self.translations.get(self._fallback_locale(incoming))
+            text = t._("Sorry, I cannot answer right now. Please try again in a few minutes.")
+            return [self._finish(Reply(text), t)]
+        except Exception:
+            # A bug of ours: log it with context, never show a traceback, keep serving.
+            log.exception("failed to answer a %s message", incoming.transport)
+            t = self.translations.get(self._fallback_locale(incoming))
+            text = t._("Sorry, something went wrong on my side. Please try again, or send /menu.")
+            return [self._finish(Reply(text), t)]
+
+    def _not_private(self, incoming: Incoming) -> list[Reply]:
+        """Say once per group that the bot only talks one to one; otherwise stay silent."""
+        key = (incoming.transport, incoming.chat_key or incoming.user_key)
+        if key in self._groups_told:
+            return []
+        self._groups_told[key] = None
+        while len(self._groups_told) > 10_000:
+            self._groups_told.popitem(last=False)
+        t = self.translations.get(
+            negotiate_locale(incoming.locale_hint, default=self.settings.default_locale)
+        )
+        text = t._("Hello! I only talk one to one. Please write to me in a private chat.")
+        return [self._finish(Reply(text), t)]
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _route(self, ctx: Context) -> list[Reply]:
+        incoming = ctx.incoming
+        if incoming.action is not None:
+            return self._run_action(ctx, incoming.action)
+        if incoming.text is None:
+            return self._unsupported(ctx)
+        if len(incoming.text) > MAX_TEXT_CHARS * 2:
+            return self._too_long(ctx)
+        text = clean_text(incoming.text)
+        if not text:
+            return self._empty(ctx)
+        if len(text) > MAX_TEXT_CHARS:
+            return self._too_long(ctx)
+        command = _COMMAND.match(text)
+        if command:
+            return self._run_command(
+                ctx, command.group(1).lower(), (command.group(2) or "").strip()
+            )
+        flow = self.routes.text_steps.get(ctx.state.flow or "")
+        # In a flow that asks for free text, what the user types is its answer; outside one, a
+        # command word ("hilfe", "مساعدة") or a menu number ("2") presses what it names.
+        if flow is not None and ctx.state.flow in self.routes.free_text_flows:
+            return flow(ctx, text)
+        word = self._words.get(normalise_word(text)) if len(text) <= 40 else None
+        if word is not None:
+            return self._run_command(ctx, word, "")
+        number = _MENU_NUMBER.match(text)
+        if number and ctx.state.menu:
+            return self._press_number(ctx, int(number.group(1)))
+        if flow is not None:
+            return flow(ctx, text)
+        return self.routes.call(ctx, "not_understood", text)
+
+    def _run_action(self, ctx: Context, raw: str) -> list[Reply]:
+        try:
+            parsed = parse_action(raw, self.routes.shapes)
+        except BadAction:
+            log.info("rejected a malformed or unknown action")
+            return self.routes.call(ctx, "stale")
+        ctx.state.data = {**ctx.state.data, "screen": raw}
+        return self.routes.call(ctx, parsed.name, *parsed.args)
+
+    def _run_command(self, ctx: Context, name: str, argument: str) -> list[Reply]:
+        if name == "start":
+            return self.routes.call(ctx, "start_command", argument)
+        target = self.routes.commands.get(name)
+        if target is None:
+            return self.routes.call(ctx, "not_understood", f"/{name}")
+        ctx.state.data = {**ctx.state.data, "screen": target}
+        ctx.end_flow()
+        return self.routes.call(ctx, target)
+
+    def _press_number(self, ctx: Context, number: int) -> list[Reply]:
+        menu = ctx.state.menu
+        if 1 <= number <= len(menu):
+            return self._run_action(ctx, menu[number - 1])
+        hint = ctx.t._(
+            "Please choose a number from 1 to %(highest)s.", highest=ctx.t.number(len(menu))
+        )
+        screen = ctx.state.data.get("screen")
+        if isinstance(screen, str):
+            try:
+                parsed = parse_action(screen, self.routes.shapes)
+            except BadAction:
+                pass
+            else:
+                again = self.routes.call(ctx, parsed.name, *parsed.args)
+                return [Reply(hint), *again]
+        return [Reply(hint), *self.routes.call(ctx, "menu")]
+
+    def _unsupported(self, ctx: Context) -> list[Reply]:
+        text = ctx.t._("I can only read text messages. Please choose from the menu.")
+        return [Reply(text), *self.routes.call(ctx, "menu")]
+
+    def _empty(self, ctx: Context) -> list[Reply]:
+        text = ctx.t._("Your message was empty. Type something, or choose from the menu.")
+        return [Reply(text), *self.routes.call(ctx, "menu")]
+
+    def _too_long(self, ctx: Context) -> list[Reply]:
+        text = ctx.t._(
+            "That message is too long for me. Please keep it under %(limit)s characters.",
+            limit=ctx.t.number(MAX_TEXT_CHARS),
+        )
+        return [Reply(text), *self.routes.call(ctx, "menu")]
+
+    # -- after the handler --------------------------------------------------------------------
+
+    @staticmethod
+    def _remember_menu(ctx: Context, replies: list[Reply]) -> None:
+        for reply in reversed(replies):
+            if reply.buttons:
+                ctx.state.menu = [button.action for button in reply.flat_buttons()]
+                return
+
+    @staticmethod
+    def _finish(reply: Reply, t: Translator) -> Reply:
+        if not t.rtl:
+            return reply
+        rows = tuple(
+            tuple(Button(t.directed(b.label), b.action) for b in row) for row in reply.buttons
+        )
+        return replace(reply, text=t.directed(reply.text), buttons=rows, rtl=True)
+
+    def _remember_locale(self, incoming: Incoming, locale: str) -> None:
+        key = (incoming.transport, incoming.user_key)
+        self._recent_locales[key] = locale
+        self._recent_locales.move_to_end(key)
+        while len(self._recent_locales) > 10_000:
+            self._recent_locales.popitem(last=False)
+
+    def _fallback_locale(self, incoming: Incoming) -> str:
+        known = self._recent_locales.get((incoming.transport, incoming.user_key))
+        return negotiate_locale(known, incoming.locale_hint, default=self.settings.default_locale)

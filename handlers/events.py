@@ -1,0 +1,95 @@
+"""Upcoming events, page by page, and each event in detail."""
+
+from __future__ import annotations
+
+from bot.messages import Button, Place, Reply
+from db.models import Event, ItemStatus, Organisation
+from db.queries import event_titles, upcoming_events
+from handlers.actions import action
+from handlers.content import event_texts, untranslated_note
+from handlers.context import Context
+from handlers.router import router
+from handlers.ui import main_menu, menu_button, pager_row, with_page_line
+
+PAGE_SIZE = 5
+
+
+@router.on_action("events", commands=("events",))
+def list_events(ctx: Context) -> list[Reply]:
+    """Show the first page of upcoming events."""
+    return events_page(ctx, 0)
+
+
+@router.on_action("evs", int)
+def events_page(ctx: Context, page: int) -> list[Reply]:
+    """Show one page of upcoming events, soonest first."""
+    t = ctx.t
+    found = upcoming_events(ctx.session, now=ctx.now, page=page, size=PAGE_SIZE)
+    if not found.items:
+        return [main_menu(ctx, t._("There are no upcoming events right now."))]
+    titles = event_titles(
+        ctx.session, event_ids=[e.id for e in found.items if e.id], locale=t.locale
+    )
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(
+                t.pgettext(
+                    "event button",
+                    "%(date)s · %(title)s",
+                    date=t.short_datetime(event.starts_at),
+                    title=titles.get(event.id or 0, event.title),
+                ),
+                action("e", event.id or 0),
+            ),
+        )
+        for event in found.items
+    ]
+    if nav := pager_row(t, found, "evs"):
+        rows.append(nav)
+    rows.append((menu_button(t),))
+    heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
+    return [Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)]
+
+
+@router.on_action("e", int)
+def event_detail(ctx: Context, event_id: int) -> list[Reply]:
+    """Show one event: when, where, who organises it, and what it is about."""
+    t = ctx.t
+    event = ctx.session.get(Event, event_id)
+    if event is None or event.status not in (ItemStatus.PUBLISHED, ItemStatus.CANCELLED):
+        return [main_menu(ctx, t._("This event is no longer available."))]
+    organisation = ctx.session.get(Organisation, event.organisation_id)
+    texts = event_texts(ctx, event)
+    lines = [f"📅 {t.isolate(texts.title)}"]
+    if event.status == ItemStatus.CANCELLED:
+        lines.append(t._("This event has been cancelled."))
+    if note := untranslated_note(ctx, texts):
+        lines.append(note)
+    if event.starts_at >= ctx.now:
+        lines.append(
+            t._(
+                "When: %(when)s (%(relative)s)",
+                when=t.datetime(event.starts_at),
+                relative=t.relative(event.starts_at, ctx.now),
+            )
+        )
+    else:
+        lines.append(t._("When: %(when)s (already started)", when=t.datetime(event.starts_at)))
+    if event.ends_at:
+        lines.append(t._("Until: %(time)s", time=t.time(event.ends_at)))
+    place = None
+    if event.place_name or event.address:
+        lines.append(
+            t._(
+                "Where: %(place)s", place=", ".join(filter(None, [event.place_name, event.address]))
+            )
+        )
+        place = Place(event.place_name, event.address, event.latitude, event.longitude)
+    if organisation:
+        lines.append(t._("Organised by: %(name)s", name=organisation.name))
+    if texts.summary:
+        lines.append(t.isolate(texts.summary))
+    if texts.description:
+        lines.append(t.isolate(texts.description))
+    back = Button(t.pgettext("button", "◀ All events"), action("events"))
+    return [Reply("\n\n".join(lines), buttons=((back,), (menu_button(t),)), place=place)]

@@ -1,0 +1,168 @@
+"""Volunteer offers: by topic or by district, page by page, and each offer in detail."""
+
+from __future__ import annotations
+
+from bot.messages import Button, Place, Reply
+from db.models import Category, District, ItemStatus, Offer, Organisation
+from db.queries import (
+    categories_with_offers,
+    districts_with_offers,
+    offer_titles,
+    published_offers,
+)
+from handlers.actions import action
+from handlers.content import offer_texts, untranslated_note
+from handlers.context import Context
+from handlers.router import router
+from handlers.ui import main_menu, menu_button, name_in, pager_row, with_page_line
+
+PAGE_SIZE = 5
+
+
+@router.on_action("offers", commands=("offers",))
+def browse_offers(ctx: Context) -> list[Reply]:
+    """Ask whether to browse offers by topic or by district."""
+    t = ctx.t
+    return [
+        Reply(
+            t._("How would you like to look for volunteer offers?"),
+            buttons=(
+                (Button(t.pgettext("button", "🏷 By topic"), action("ocats")),),
+                (Button(t.pgettext("button", "📍 By district"), action("odists")),),
+                (menu_button(t),),
+            ),
+            replace=True,
+        )
+    ]
+
+
+@router.on_action("ocats")
+def offer_topics(ctx: Context) -> list[Reply]:
+    """List the topics that have offers, with how many each has."""
+    t = ctx.t
+    rows = [
+        (
+            Button(
+                t.pgettext(
+                    "topic button",
+                    "%(emoji)s %(topic)s (%(count)s)",
+                    emoji=category.emoji,
+                    topic=name_in(category.names, t.locale, category.slug),
+                    count=t.number(count),
+                ).strip(),
+                action("oc", category.id or 0, 0),
+            ),
+        )
+        for category, count in categories_with_offers(ctx.session)
+        if count
+    ]
+    rows.append((Button(t.pgettext("button", "◀ Back"), action("offers")), menu_button(t)))
+    return [Reply(t._("Choose a topic:"), buttons=tuple(rows), replace=True)]
+
+
+@router.on_action("odists")
+def offer_districts(ctx: Context) -> list[Reply]:
+    """List the districts that have offers, with how many each has."""
+    t = ctx.t
+    rows = [
+        (
+            Button(
+                t.pgettext(
+                    "district button",
+                    "%(district)s (%(count)s)",
+                    district=name_in(district.names, t.locale, district.slug),
+                    count=t.number(count),
+                ),
+                action("od", district.id or 0, 0),
+            ),
+        )
+        for district, count in districts_with_offers(ctx.session)
+        if count
+    ]
+    rows.append((Button(t.pgettext("button", "◀ Back"), action("offers")), menu_button(t)))
+    return [Reply(t._("Choose a district:"), buttons=tuple(rows), replace=True)]
+
+
+@router.on_action("oc", int, int)
+def offers_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
+    """Show one page of the offers of a topic."""
+    category = ctx.session.get(Category, category_id)
+    if category is None:
+        return router.call(ctx, "stale")
+    found = published_offers(ctx.session, category_id=category_id, page=page, size=PAGE_SIZE)
+    heading = ctx.t.ngettext(
+        "%(count)s volunteer offer in the topic %(topic)s.",
+        "%(count)s volunteer offers in the topic %(topic)s.",
+        found.total,
+        topic=name_in(category.names, ctx.t.locale, category.slug),
+    )
+    back = Button(ctx.t.pgettext("button", "◀ Topics"), action("ocats"))
+    return [_offer_list(ctx, heading, found, ("oc", category_id), back)]
+
+
+@router.on_action("od", int, int)
+def offers_in_district(ctx: Context, district_id: int, page: int) -> list[Reply]:
+    """Show one page of the offers in a district."""
+    district = ctx.session.get(District, district_id)
+    if district is None:
+        return router.call(ctx, "stale")
+    found = published_offers(ctx.session, district_id=district_id, page=page, size=PAGE_SIZE)
+    heading = ctx.t.ngettext(
+        "%(count)s volunteer offer in %(district)s.",
+        "%(count)s volunteer offers in %(district)s.",
+        found.total,
+        district=name_in(district.names, ctx.t.locale, district.slug),
+    )
+    back = Button(ctx.t.pgettext("button", "◀ Districts"), action("odists"))
+    return [_offer_list(ctx, heading, found, ("od", district_id), back)]
+
+
+def _offer_list(ctx: Context, heading: str, found, pager: tuple[str, int], back: Button) -> Reply:
+    t = ctx.t
+    if not found.items:
+        return Reply(t._("There are no offers here yet."), buttons=((back, menu_button(t)),))
+    titles = offer_titles(
+        ctx.session, offer_ids=[o.id for o in found.items if o.id], locale=t.locale
+    )
+    rows: list[tuple[Button, ...]] = [
+        (Button(titles.get(offer.id or 0, offer.title), action("o", offer.id or 0)),)
+        for offer in found.items
+    ]
+    if nav := pager_row(t, found, *pager):
+        rows.append(nav)
+    rows.append((back, menu_button(t)))
+    return Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)
+
+
+@router.on_action("o", int)
+def offer_detail(ctx: Context, offer_id: int) -> list[Reply]:
+    """Show one offer: who, what you do, when, where, and whom to contact."""
+    t = ctx.t
+    offer = ctx.session.get(Offer, offer_id)
+    if offer is None or offer.status != ItemStatus.PUBLISHED:
+        return [main_menu(ctx, t._("This offer is no longer available."))]
+    organisation = ctx.session.get(Organisation, offer.organisation_id)
+    texts = offer_texts(ctx, offer)
+    lines = [f"🤝 {t.isolate(texts.title)}"]
+    if organisation:
+        lines.append(t._("Organisation: %(name)s", name=organisation.name))
+    if note := untranslated_note(ctx, texts):
+        lines.append(note)
+    if texts.summary:
+        lines.append(t._("What you do: %(summary)s", summary=texts.summary))
+    if texts.description:
+        lines.append(t.isolate(texts.description))
+    if offer.schedule:
+        lines.append(t._("When: %(schedule)s", schedule=offer.schedule))
+    place = None
+    if offer.place_name or offer.address:
+        lines.append(
+            t._(
+                "Where: %(place)s", place=", ".join(filter(None, [offer.place_name, offer.address]))
+            )
+        )
+        place = Place(offer.place_name, offer.address, offer.latitude, offer.longitude)
+    if offer.contact:
+        lines.append(t._("Contact: %(contact)s", contact=offer.contact))
+    back = Button(t.pgettext("button", "◀ Back to the list"), action("oc", offer.category_id, 0))
+    return [Reply("\n\n".join(lines), buttons=((back,), (menu_button(t),)), place=place)]

@@ -1,0 +1,72 @@
+"""Buttons and texts that several flows share."""
+
+from __future__ import annotations
+
+from babel import Locale, UnknownLocaleError
+
+from bot.config import SUPPORTED_LOCALES
+from bot.i18n import Translator, language_name
+from bot.messages import Button, Reply
+from db.queries import Page
+from handlers.actions import action
+from handlers.context import Context
+
+
+def menu_button(t: Translator) -> Button:
+    return Button(t.pgettext("button", "🏠 Main menu"), action("menu"))
+
+
+def main_menu(ctx: Context, text: str | None = None) -> Reply:
+    """Return the main menu, introduced by `text` or by the usual question."""
+    t = ctx.t
+    return Reply(
+        text or t._("What would you like to do?"),
+        buttons=(
+            (Button(t.pgettext("button", "🤝 Volunteer offers"), action("offers")),),
+            (Button(t.pgettext("button", "📅 Upcoming events"), action("events")),),
+            (
+                Button(t.pgettext("button", "🌐 Language"), action("lang")),
+                Button(t.pgettext("button", "❓ Help"), action("help")),
+            ),
+        ),
+    )
+
+
+def pager_row(t: Translator, page: Page, name: str, *args: int) -> tuple[Button, ...]:
+    """Return the "previous" and "next" buttons a page needs (none for a single page)."""
+    row = []
+    if page.has_previous:
+        row.append(Button(t.pgettext("button", "◀ Previous"), action(name, *args, page.page - 1)))
+    if page.has_next:
+        row.append(Button(t.pgettext("button", "Next ▶"), action(name, *args, page.page + 1)))
+    return tuple(row)
+
+
+def with_page_line(t: Translator, heading: str, page: Page) -> str:
+    """Add "Page 2 of 3." under a list's heading when the list has more than one page."""
+    if page.pages <= 1:
+        return heading
+    line = t._(
+        "Page %(page)s of %(pages)s.", page=t.number(page.page + 1), pages=t.number(page.pages)
+    )
+    return f"{heading}\n{line}"
+
+
+def name_in(names: dict[str, str], locale: str, fallback: str) -> str:
+    """Pick a name from a per-language mapping: the user's language, German, or any."""
+    return names.get(locale) or names.get("de") or next(iter(names.values()), fallback)
+
+
+def language_in(code: str, t: Translator) -> str:
+    """Name the language `code` in the reader's language ("German" for an English reader)."""
+    try:
+        return Locale.parse(code).get_display_name(t.locale) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
+def language_picker(ctx: Context, text: str | None = None) -> Reply:
+    """Offer every supported language, each in its own name and script."""
+    buttons = [Button(language_name(code), action("lang_set", code)) for code in SUPPORTED_LOCALES]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(text or ctx.t._("Choose your language:"), buttons=rows)
