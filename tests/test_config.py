@@ -1,0 +1,44 @@
+import pytest
+
+from bot.cli import main
+from bot.config import SettingsError, load_settings
+
+
+def test_defaults_are_usable() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.default_locale == "de"
+    assert settings.timezone == "Europe/Berlin"
+    assert settings.database_url.startswith("sqlite:///data/")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "name"),
+    [
+        ("timezone", "Mars/Olympus", "TIMEZONE"),
+        ("default_locale", "xx", "DEFAULT_LOCALE"),
+        ("admin_ids", "12345", "ADMIN_IDS"),
+        ("database_url", "not a url", "DATABASE_URL"),
+        ("sqlite_busy_timeout_ms", "-1", "SQLITE_BUSY_TIMEOUT_MS"),
+    ],
+)
+def test_a_bad_value_names_the_setting(field: str, value: str, name: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None, **{field: value})
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {name}:")
+    assert "\n" not in message
+
+
+def test_admin_ids_are_pairs() -> None:
+    settings = load_settings(_env_file=None, admin_ids="telegram:42, signal:abc-def")
+    assert settings.admins == {("telegram", "42"), ("signal", "abc-def")}
+
+
+def test_bad_setting_stops_start_up_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIMEZONE", "Nowhere/Nothing")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and "TIMEZONE" in err[0]
