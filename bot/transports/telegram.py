@@ -1,0 +1,697 @@
+"""Telegram: python-telegram-bot's Application over the real Bot API (or a server that speaks it).
+
+Updates arrive by long polling, or by webhook when WEBHOOK_URL is set. Each becomes a small
+`Incoming` for the conversation core; its replies come back as plain-text messages with inline
+keyboards, venues and files. Nothing here knows about offers or events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Update,
+    User,
+)
+from telegram.constants import ChatType
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.config import SUPPORTED_LOCALES, Settings, SettingsError
+from bot.i18n import N_
+from bot.messages import Incoming, Reply
+from bot.transports.base import DeliveryError, RecipientGone, RetryLater, TemporaryFailure
+from handlers.commands import COMMANDS
+
+if TYPE_CHECKING:
+    from handlers.conversation import Conversation
+
+log = logging.getLogger(__name__)
+
+# Telegram's limits: message text and captions, in UTF-16 code units (how Telegram counts).
+MAX_MESSAGE_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+MAX_COMMAND_DESCRIPTION = 256
+
+# Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
+
+# Plain text everywhere: no parse mode, so nothing a user or a coordinator wrote (an "<", a "*",
+# an "_" in a name) needs escaping or can break a message; and no link previews.
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+_NOT_MODIFIED = "message is not modified"
+# BadRequest descriptions that mean the person cannot be reached any more.
+_GONE = ("chat not found", "user not found", "user is deactivated", "peer_id_invalid")
+# Images Telegram shows as photos; other images (SVG, TIFF, ...) go as documents, which it accepts.
+_DIRECT_PHOTO = re.compile(r"^image/(jpeg|png|webp|gif)$")
+# The core's apology for its own failures, reused for when the core itself fails.
+_APOLOGY = N_("Sorry, something went wrong on my side. Please try again, or send /menu.")
+
+_PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
+_GROUP = (
+    filters.UpdateType.MESSAGE
+    & filters.ChatType.GROUPS
+    & filters.USER
+    # Someone speaking for a chat (an anonymous admin, a linked channel) is nobody to answer.
+    & ~filters.SenderChat.ALL
+)
+
+
+class TelegramTransport:
+    """Talks to people on Telegram through python-telegram-bot, polling or by webhook."""
+
+    name = "telegram"
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        settings: Settings,
+        *,
+        poll_timeout: float = 30.0,
+        chat_rate: float = 1.0,
+        chat_burst: int = 4,
+        reply_retries: int = 3,
+        overall_rate: float = 30.0,
+    ) -> None:
+        if not settings.telegram_bot_token:
+            raise SettingsError("invalid setting TELEGRAM_BOT_TOKEN: is empty")
+        self.conversation = conversation
+        self.settings = settings
+        self.poll_timeout = poll_timeout
+        self.reply_retries = reply_retries
+        self._token = settings.telegram_bot_token
+        self._pacer = ChatPacer(rate=chat_rate, burst=chat_burst)
+        # PTB's limit for the whole bot, in messages a second; 0 turns it off (for a caller that
+        # paces every message itself, such as a test on a virtual clock).
+        self.overall_rate = overall_rate
+        self._application: Application | None = None
+        # Before any Bot exists: python-telegram-bot logs its API URL, token included, at DEBUG.
+        hide_in_logs(self._token)
+        if settings.webhook_secret:
+            hide_in_logs(settings.webhook_secret)
+
+    @property
+    def webhook_mode(self) -> bool:
+        """Return whether Telegram posts updates to a webhook instead of being polled."""
+        return bool(self.settings.webhook_url)
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Receive and answer updates until cancelled, then stop without losing any."""
+        if self.webhook_mode and find_spec("tornado") is None:
+            raise SettingsError(
+                "invalid setting WEBHOOK_URL: webhook mode needs "
+                'python-telegram-bot[webhooks] ("pip install tornado")'
+            )
+        application = self._build_application()
+        try:
+            await self._retry_network(application.initialize, "connect to the Bot API")
+            await application.start()
+            self._application = application
+            await self._publish_commands(application.bot)
+            await self._retry_network(
+                lambda: self._start_receiving(application), "start receiving updates"
+            )
+            log.info(
+                "telegram: @%s is receiving updates by %s",
+                application.bot.username,
+                "webhook" if self.webhook_mode else "polling",
+            )
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            self._application = None
+            stopping = asyncio.ensure_future(self._stop(application))
+            try:
+                await asyncio.shield(stopping)
+            except asyncio.CancelledError:
+                # Cancelled again while stopping: finish the stop anyway, it only drains the
+                # updates already fetched.
+                await stopping
+                raise
+
+    def _build_application(self) -> Application:
+        base_url = self.settings.telegram_api_base_url
+        application = (
+            Application.builder()
+            .token(self._token)
+            .base_url(base_url)
+            .base_file_url(file_url_for(base_url))
+            # No retries by default, so a 429 in `send` reaches the outbox as RetryLater;
+            # replies ask for `reply_retries` and wait a 429 out (see `_render`).
+            .rate_limiter(
+                PacedRateLimiter(self._pacer, max_retries=0, overall_max_rate=self.overall_rate)
+            )
+            # One update at a time, in order: a user's messages are answered in the order sent.
+            .concurrent_updates(False)
+            # Scheduling is the process's own (APScheduler over the database), not PTB's.
+            .job_queue(None)
+            .build()
+        )
+        self._register_handlers(application)
+        return application
+
+    def _register_handlers(self, application: Application) -> None:
+        """Register every update handler, in the one place where their order is decided."""
+        # One group, so the first matching handler wins: button presses, then private text
+        # (slash commands included: "/start o_12" from a deep link reaches the core as typed),
+        # then other private messages, then groups. Anything else (edited messages, channel
+        # posts, updates with no person behind them) matches nothing and is ignored.
+        application.add_handler(CallbackQueryHandler(self._on_button))
+        application.add_handler(MessageHandler(_PRIVATE & filters.TEXT, self._on_private_text))
+        # A sticker, photo or voice note: the core answers that it only reads text. Service
+        # messages (a pinned message and the like) are not something the person said.
+        application.add_handler(
+            MessageHandler(_PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, self._on_private)
+        )
+        application.add_handler(
+            MessageHandler(
+                _GROUP & (~filters.StatusUpdate.ALL | filters.StatusUpdate.NEW_CHAT_MEMBERS),
+                self._on_group_message,
+            )
+        )
+        application.add_error_handler(self._on_error)
+
+    async def _start_receiving(self, application: Application) -> None:
+        updater = application.updater
+        if updater is None:  # the builder always makes one; this keeps type checkers honest
+            raise RuntimeError("the Telegram application has no updater")
+        if self.webhook_mode:
+            url = self.settings.webhook_url or ""
+            try:
+                await updater.start_webhook(
+                    listen=self.settings.webhook_listen,
+                    port=self.settings.webhook_port,
+                    url_path=urlsplit(url).path.lstrip("/"),
+                    webhook_url=url,
+                    secret_token=self.settings.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                )
+            except BadRequest as exc:  # e.g. "bad webhook: Failed to resolve host"
+                raise SettingsError(
+                    f"invalid setting WEBHOOK_URL: the Bot API refused it: {exc.message}"
+                ) from None
+        else:
+            await updater.start_polling(
+                timeout=timedelta(seconds=self.poll_timeout),
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+                error_callback=self._on_polling_error,
+            )
+
+    async def _stop(self, application: Application) -> None:
+        """Stop fetching, answer what was fetched, then close the connections."""
+        # The order matters. Stopping the updater first ends fetching, and its last getUpdates
+        # confirms the updates it fetched; stopping the application then answers every update
+        # still in its queue before it returns. So a stop loses none and a restart repeats none.
+        try:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+        finally:
+            try:
+                if application.running:
+                    await application.stop()
+            finally:
+                await application.shutdown()
+
+    async def _retry_network(self, action: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run `action`, waiting out network faults; a token Telegram rejects stops start-up."""
+        delay = 1.0
+        while True:
+            try:
+                await action()
+                return
+            except InvalidToken:
+                raise SettingsError(
+                    "invalid setting TELEGRAM_BOT_TOKEN: the Bot API does not accept it"
+                ) from None
+            except BadRequest:
+                raise
+            except NetworkError as exc:
+                log.warning("telegram: could not %s (%s); retrying in %.0f s", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _publish_commands(self, bot: ExtBot) -> None:
+        """Publish the command menu in every supported language, and a default one."""
+        languages: list[str | None] = [*SUPPORTED_LOCALES, None]
+        for code in languages:
+            t = self.conversation.translations.get(code or self.settings.default_locale)
+            commands = [
+                BotCommand(command, t._(description)[:MAX_COMMAND_DESCRIPTION])
+                for command, description in COMMANDS
+            ]
+            try:
+                await bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:
+                # A missing menu is no reason not to answer people.
+                log.warning(
+                    "telegram: could not set the %s command menu: %s", code or "default", exc
+                )
+
+    # -- incoming -----------------------------------------------------------------------------
+
+    async def _on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a message typed in a private chat."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        incoming = Incoming(
+            self.name, str(user.id), text=message.text, locale_hint=user.language_code,
+            **_profile(user),
+        )
+        replies = await self._ask_core(incoming)
+        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+
+    async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a private message that has no text, such as a sticker or a voice note."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        incoming = Incoming(self.name, str(user.id), text=None, locale_hint=user.language_code)
+        replies = await self._ask_core(incoming)
+        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+
+    async def _on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Pass a group message to the core, which answers once per group."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        joined = message.new_chat_members
+        if joined and all(member.id != context.bot.id for member in joined):
+            return  # someone else joined; only the bot's own arrival is worth a word
+        incoming = Incoming(
+            self.name,
+            str(user.id),
+            text=message.text,
+            locale_hint=user.language_code,
+            chat_kind="group",
+            chat_key=str(message.chat.id),
+        )
+        try:
+            replies = await self.conversation.handle_async(incoming)
+        except Exception:
+            # An apology in a group would only add noise; the log has the details.
+            log.exception("telegram: the conversation core failed on a group message")
+            return
+        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a pressed inline button, editing its message in place where the reply asks."""
+        query = update.callback_query
+        if query is None:
+            return
+        where = query.message
+        if where is not None and where.chat.type != ChatType.PRIVATE:
+            # The bot only puts buttons in private chats; a press anywhere else gets no answer.
+            await self._acknowledge(query)
+            return
+        user = query.from_user
+        incoming = Incoming(
+            self.name, str(user.id), action=query.data or "", locale_hint=user.language_code,
+            **_profile(user),
+        )
+        try:
+            replies = await self._ask_core(incoming)
+        finally:
+            # Always stop the button's spinning clock, whatever the core did.
+            await self._acknowledge(query)
+        chat_id = where.chat.id if where is not None else user.id
+        # A message older than 48 hours arrives as a stub dated 0 and cannot be edited (PTB 22
+        # parses it as a Message, not InaccessibleMessage, so ask it rather than its type).
+        editable = where.message_id if where is not None and where.is_accessible else None
+        await self._render(
+            context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
+        )
+
+    async def _ask_core(self, incoming: Incoming) -> list[Reply]:
+        """Return the core's replies; if the core itself fails, an apology instead."""
+        try:
+            return await self.conversation.handle_async(incoming)
+        except Exception:
+            log.exception("telegram: the conversation core failed to answer")
+            t = self.conversation.translations.get(incoming.locale_hint)
+            return [Reply(t.directed(t._(_APOLOGY)), rtl=t.rtl)]
+
+    async def _acknowledge(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            # Typically "query is too old": the user waited long; the reply still goes out.
+            log.info("telegram: could not answer a button press: %s", exc)
+
+    # -- errors -------------------------------------------------------------------------------
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log what went wrong while answering an update; the bot keeps running."""
+        error = context.error
+        if isinstance(error, Forbidden) and isinstance(update, Update):
+            chat, user = update.effective_chat, update.effective_user
+            if chat is not None and user is not None and chat.type == ChatType.PRIVATE:
+                await self._deactivate(str(user.id))
+                return
+            log.info("telegram: the bot may no longer write to a group: %s", error)
+        elif isinstance(error, RetryAfter):
+            log.warning("telegram: still rate limited after retrying; a reply was dropped")
+        elif isinstance(error, BadRequest):
+            log.error("telegram: the Bot API refused a reply: %s", error, exc_info=error)
+        elif isinstance(error, NetworkError):
+            log.warning("telegram: network problem while answering: %s", error)
+        else:
+            log.error("telegram: failed to answer an update", exc_info=error)
+
+    def _on_polling_error(self, error: TelegramError) -> None:
+        # Called by the updater, which retries on its own with a growing pause.
+        log.warning("telegram: fetching updates failed (%s); retrying", error)
+
+    async def _deactivate(self, user_key: str) -> None:
+        # The core's deactivate writes to the database: keep it off the event loop.
+        await asyncio.to_thread(self.conversation.deactivate, self.name, user_key)
+
+    # -- outgoing -----------------------------------------------------------------------------
+
+    async def send(self, user_key: str, replies: list[Reply]) -> None:
+        """Send messages the user did not ask for just now; raise what the outbox should do."""
+        application = self._application
+        if application is None:
+            raise TemporaryFailure("the Telegram transport is not running")
+        try:
+            chat_id = int(user_key)
+        except ValueError:
+            raise DeliveryError(f"not a Telegram user id: {user_key!r}") from None
+        try:
+            await self._render(application.bot, chat_id, replies, retries=None)
+        except RetryAfter as exc:
+            raise RetryLater(_retry_after(exc), str(exc)) from exc
+        except Forbidden as exc:
+            await self._deactivate(user_key)
+            raise RecipientGone(str(exc)) from exc
+        except BadRequest as exc:
+            if any(marker in exc.message.lower() for marker in _GONE):
+                await self._deactivate(user_key)
+                raise RecipientGone(str(exc)) from exc
+            raise DeliveryError(f"the Bot API refused the message: {exc.message}") from exc
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx and the rest
+            raise TemporaryFailure(str(exc)) from exc
+
+    async def _render(
+        self,
+        bot: ExtBot,
+        chat_id: int,
+        replies: list[Reply],
+        *,
+        edit_message_id: int | None = None,
+        retries: int | None,
+    ) -> None:
+        """Show replies in a chat: text with buttons, then a venue, then files.
+
+        With `edit_message_id` (a button was pressed on that message) a first reply that asks
+        to replace is shown by editing that message. `retries` is how many 429s to wait out.
+        """
+        for index, reply in enumerate(replies):
+            parts = split_text(reply.text)
+            markup = keyboard(reply)
+            edited = False
+            if index == 0 and reply.replace and edit_message_id is not None and len(parts) == 1:
+                edited = await self._edit(bot, chat_id, edit_message_id, parts[0], markup, retries)
+            if not edited:
+                if not parts:
+                    log.warning("telegram: a reply without text was not sent")
+                for number, part in enumerate(parts, 1):
+                    await bot.send_message(
+                        chat_id,
+                        part,
+                        # Buttons under the last part, where the reader ends up.
+                        reply_markup=markup if number == len(parts) else None,
+                        link_preview_options=NO_PREVIEW,
+                        rate_limit_args=retries,
+                    )
+            place = reply.place
+            if place is not None and place.latitude is not None and place.longitude is not None:
+                await bot.send_venue(
+                    chat_id,
+                    latitude=place.latitude,
+                    longitude=place.longitude,
+                    title=place.name or place.address,
+                    address=place.address or place.name,
+                    rate_limit_args=retries,
+                )
+            for attachment in reply.attachments:
+                caption = attachment.caption
+                fits = _utf16_len(caption) <= MAX_CAPTION_LENGTH
+                upload = InputFile(attachment.content, filename=attachment.filename)
+                if _DIRECT_PHOTO.match(attachment.mime_type):
+                    await bot.send_photo(
+                        chat_id,
+                        upload,
+                        caption=caption if fits else None,
+                        rate_limit_args=retries,
+                    )
+                else:
+                    await bot.send_document(
+                        chat_id,
+                        upload,
+                        caption=caption if fits else None,
+                        rate_limit_args=retries,
+                    )
+                if not fits:
+                    for part in split_text(caption):
+                        await bot.send_message(
+                            chat_id, part, link_preview_options=NO_PREVIEW, rate_limit_args=retries
+                        )
+
+    async def _edit(
+        self,
+        bot: ExtBot,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        retries: int | None,
+    ) -> bool:
+        """Edit a message in place; return False if it must be sent anew instead."""
+        try:
+            await bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                rate_limit_args=retries,
+            )
+        except BadRequest as exc:
+            if _NOT_MODIFIED in exc.message.lower():
+                return True  # pressed twice: the message already shows this
+            # Too old, deleted, or not ours to edit: show the reply as a new message.
+            log.info("telegram: could not edit a message (%s); sending a new one", exc.message)
+            return False
+        return True
+
+
+# -- rendering helpers ------------------------------------------------------------------------
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Return a reply's buttons as an inline keyboard whose callback data are the action ids."""
+    rows = [
+        [InlineKeyboardButton(button.label, callback_data=button.action) for button in row]
+        for row in reply.buttons
+        if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """Return how many characters of `text` fit into `limit` UTF-16 code units."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Split text into parts Telegram accepts: at paragraphs, else lines, else words, else hard.
+
+    Only the whitespace where a part ends is dropped (Telegram trims it anyway); parts that
+    would be blank are left out.
+    """
+    parts: list[str] = []
+    rest = text
+    while _utf16_len(rest) > limit:
+        window = rest[: max(_fitting_prefix(rest, limit), 1)]
+        cut, skip = len(window), 0
+        for separator in ("\n\n", "\n", " "):
+            at = window.rfind(separator)
+            if at > 0:
+                cut, skip = at, len(separator)
+                break
+        head, rest = rest[:cut].rstrip(), rest[cut + skip :].lstrip()
+        if head:
+            parts.append(head)
+    if rest.strip():
+        parts.append(rest)
+    return parts
+
+
+def file_url_for(base_url: str) -> str:
+    """Derive the file download URL from the API URL, as Telegram lays them out."""
+    # https://api.telegram.org/bot -> https://api.telegram.org/file/bot; the same for a
+    # self-hosted server such as http://localhost:8081/bot.
+    head, _, last = base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{last}"
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    """Return how many seconds Telegram asked us to wait."""
+    with warnings.catch_warnings():
+        # PTB 22 warns that this becomes a timedelta in its next major version; both work here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# -- rate limits ------------------------------------------------------------------------------
+
+
+class ChatPacer:
+    """Let each private chat get a short burst, then about `rate` messages a second."""
+
+    def __init__(self, *, rate: float, burst: int, remember: int = 10_000) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("the rate must be positive and the burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self.remember = remember
+        # chat id -> (tokens, when counted); least recently used first.
+        self._buckets: OrderedDict[int, tuple[float, float]] = OrderedDict()
+
+    async def wait(self, chat_id: int) -> None:
+        """Wait until `chat_id` may receive one more message, and count it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            tokens, counted = self._buckets.pop(chat_id, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - counted) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[chat_id] = (tokens - 1.0, now)
+                # A forgotten chat starts with a full burst again: harmless for idle chats.
+                while len(self._buckets) > self.remember:
+                    self._buckets.popitem(last=False)
+                return
+            self._buckets[chat_id] = (tokens, now)
+            await asyncio.sleep((1.0 - tokens) / self.rate)
+
+
+class PacedRateLimiter(AIORateLimiter):
+    """PTB's limiter (about 30 messages/s overall, 20/min per group), plus pacing per person."""
+
+    def __init__(self, pacer: ChatPacer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pacer = pacer
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Pace messages to a person, then apply PTB's limits and retries."""
+        chat_id = data.get("chat_id")
+        # Positive chat ids are people; groups already get the group limit from PTB's limiter.
+        if endpoint.startswith("send") and isinstance(chat_id, int) and chat_id > 0:
+            await self.pacer.wait(chat_id)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+_SECRETS: set[str] = set()
+_REDACTED = "<redacted>"
+
+
+def hide_in_logs(secret: str) -> None:
+    """Replace `secret` in every log record from now on, whichever library logs it."""
+    if len(secret) < 4:
+        return
+    first = not _SECRETS
+    _SECRETS.update({secret, quote(secret, safe="")})
+    if first:
+        make_record = logging.getLogRecordFactory()
+
+        def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            _redact(record)
+            return record
+
+        logging.setLogRecordFactory(redacting_factory)
+
+
+def _redact(record: logging.LogRecord) -> None:
+    # A record filter would only see records of the logger it is attached to; the record
+    # factory sees every record before any handler formats it.
+    with contextlib.suppress(Exception):
+        message = record.getMessage()
+        if any(secret in message for secret in _SECRETS):
+            record.msg, record.args = _scrub(message), None
+    if record.exc_info and record.exc_info[1] is not None:
+        text = logging.Formatter().formatException(record.exc_info)
+        if any(secret in text for secret in _SECRETS):
+            # Formatters use exc_text when it is set instead of formatting the exception.
+            record.exc_text = _scrub(text)
+
+
+def _scrub(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _profile(user: User) -> dict[str, str | None]:
+    """Who the user says they are; the core keeps it only if they agree to share it."""
+    handle = f"@{user.username}" if user.username else f"tg://user?id={user.id}"
+    return {"display_name": user.full_name or None, "handle": handle}
