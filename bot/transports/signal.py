@@ -1,0 +1,692 @@
+"""Signal through signal-cli's JSON-RPC daemon: numbered menus instead of buttons, careful pacing.
+
+signal-cli holds the Signal account; `signal-cli -a ACCOUNT daemon --tcp HOST:PORT` speaks
+JSON-RPC 2.0 with one JSON object per line (signal-cli-jsonrpc(5)). Our requests carry ids and
+are answered in any order; incoming messages arrive as "receive" notifications. Facts about
+shapes and codes below come from signal-cli's man pages; where those are silent we say so and
+name what the daemon does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bot.i18n import FSI, PDI, RLM
+from bot.messages import Attachment, Incoming, Reply
+from bot.transports.base import (
+    DeliveryError,
+    RecipientGone,
+    RetryLater,
+    TemporaryFailure,
+    numbered_menu,
+)
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from handlers.conversation import Conversation
+
+log = logging.getLogger(__name__)
+
+# JSON-RPC error codes of signal-cli. signal-cli-jsonrpc(5) does not list them; they are the
+# exit codes of signal-cli(1) ("Exit codes"), negated: 1 user error, 3 server or IO error,
+# 4 untrusted key, 5 rate limiting, 6 captcha rejected. Protocol errors use JSON-RPC's own
+# -32600 to -32603.
+USER_ERROR = -1
+IO_ERROR = -3
+UNTRUSTED_KEY_ERROR = -4
+RATE_LIMIT_ERROR = -5
+CAPTCHA_REJECTED_ERROR = -6
+
+# Signal answers a rate limit with a hint most of the time; without one, wait a full minute
+# rather than hammer an account that Signal may then ask to solve a captcha.
+DEFAULT_RETRY_AFTER = 60.0
+# Signal apps send texts over 2000 characters as a "long text" attachment (signal-cli too, see
+# its changelog); joining replies up to this size keeps each one a plain message.
+MAX_MESSAGE_CHARS = 2000
+# Incoming envelopes are small, but a group's metadata or a long text can make a long line.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """Return the host and port of a `tcp://host:port` endpoint."""
+    parts = urlsplit(endpoint.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme in {"http", "https"}:
+        raise ValueError("the daemon's --http mode is not supported; start it with --tcp HOST:PORT")
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
+        raise ValueError("must look like tcp://127.0.0.1:7583 (signal-cli daemon --tcp)")
+    return parts.hostname, port
+
+
+# -- JSON-RPC over TCP -------------------------------------------------------------------------
+
+
+class SignalRpcError(Exception):
+    """signal-cli answered a request with a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"signal-cli error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class DaemonUnavailable(Exception):
+    """signal-cli could not be reached, or did not answer, within the time allowed."""
+
+
+@dataclass(eq=False)
+class _Request:
+    id: int
+    line: bytes
+    future: asyncio.Future[Any]
+    # The connection this request was last written to; after a reconnect it is written again.
+    written_on: int = 0
+
+
+class JsonRpcClient:
+    """Keeps one connection to `signal-cli daemon --tcp` and matches answers to requests.
+
+    A request stays pending until its answer arrives. When the connection drops, every pending
+    request is written again, in the order they were made, as soon as the daemon is back; so a
+    message is only lost if the daemon stays away longer than a caller is willing to wait. A
+    request the daemon had already carried out when it went away is carried out twice: the
+    protocol has no way to ask "did you send this?".
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        on_notification: Callable[[str, dict[str, Any]], None],
+        reconnect_initial: float = 0.5,
+        reconnect_max: float = 30.0,
+        connect_wait: float = 15.0,
+        answer_timeout: float = 90.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.on_notification = on_notification
+        self.reconnect_initial = reconnect_initial
+        self.reconnect_max = reconnect_max
+        self.connect_wait = connect_wait
+        # Sending to a recipient with many devices, or through a slow network, takes seconds.
+        self.answer_timeout = answer_timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Request] = {}  # insertion order is the order to resend in
+        self._writer: asyncio.StreamWriter | None = None
+        self._connection = 0
+        self._connected = asyncio.Event()
+        self._lost: asyncio.Future[None] | None = None
+        self._stopped = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def run(self) -> None:
+        """Stay connected to the daemon until cancelled, reconnecting with back-off."""
+        delay = self.reconnect_initial
+        outage_logged = False
+        self._stopped = False
+        try:
+            while True:
+                try:
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, limit=MAX_LINE_BYTES
+                    )
+                except OSError as exc:
+                    # One warning per outage: a daemon that is restarting is not news each second.
+                    level = logging.DEBUG if outage_logged else logging.WARNING
+                    log.log(level, "signal-cli at %s:%s not reachable: %s", *self._at(), exc)
+                    outage_logged = True
+                else:
+                    log.info("connected to signal-cli at %s:%s", *self._at())
+                    outage_logged = False
+                    delay = self.reconnect_initial
+                    await self._serve(reader, writer)
+                    log.warning("lost the connection to signal-cli; reconnecting")
+                # Jitter keeps several bots from knocking on a restarted daemon in lockstep.
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.reconnect_max)
+        finally:
+            self._stopped = True
+            for request in self._pending.values():
+                if not request.future.done():
+                    request.future.set_exception(DaemonUnavailable("the Signal transport stopped"))
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        connect_wait: float | None = None,
+    ) -> Any:
+        """Send one request and return its result; raise SignalRpcError or DaemonUnavailable."""
+        if self._stopped:
+            raise DaemonUnavailable("the Signal transport is not running")
+        request_id = next(self._ids)
+        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if params:
+            body["params"] = params
+        line = (json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        request = _Request(request_id, line, asyncio.get_running_loop().create_future())
+        self._pending[request_id] = request
+        wait = self.connect_wait if connect_wait is None else connect_wait
+        try:
+            while True:
+                if not self._connected.is_set():
+                    try:
+                        async with asyncio.timeout(wait):
+                            await self._connected.wait()
+                    except TimeoutError:
+                        raise DaemonUnavailable(
+                            "signal-cli at {}:{} is not reachable".format(*self._at())
+                        ) from None
+                lost = self._lost
+                assert lost is not None
+                await self._write(request)
+                done, _ = await asyncio.wait(
+                    {request.future, lost},
+                    timeout=self.answer_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if request.future.done():
+                    return request.future.result()
+                if not done:
+                    raise DaemonUnavailable(f"signal-cli did not answer {method} in time")
+                # The connection dropped before the answer came: write it again once back.
+        finally:
+            del self._pending[request_id]
+            if not request.future.done():
+                request.future.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read answers and notifications from one connection until it ends."""
+        self._connection += 1
+        self._writer = writer
+        self._lost = asyncio.get_running_loop().create_future()
+        # Whatever was waiting or unanswered goes out first, in its original order.
+        for request in list(self._pending.values()):
+            self._write_now(request)
+        self._connected.set()
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                self._dispatch(line)
+        except (OSError, ValueError) as exc:  # ValueError: a line over MAX_LINE_BYTES
+            log.warning("reading from signal-cli failed: %s", exc)
+        finally:
+            self._connected.clear()
+            self._writer = None
+            self._lost.set_result(None)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _write(self, request: _Request) -> None:
+        writer = self._writer
+        if writer is None or request.written_on == self._connection:
+            return
+        self._write_now(request)
+        # On failure the reader sees the connection end, and the request goes out again.
+        with contextlib.suppress(OSError):
+            await writer.drain()
+
+    def _write_now(self, request: _Request) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing() or request.future.done():
+            return
+        writer.write(request.line)
+        request.written_on = self._connection
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.warning("signal-cli sent a line that is not JSON; ignored")
+            return
+        if not isinstance(message, dict):
+            return  # a batch answer; we never send batches
+        if "method" in message:
+            params = message.get("params")
+            if isinstance(params, dict):
+                try:
+                    self.on_notification(str(message["method"]), params)
+                except Exception:
+                    log.exception("failed to handle a %s notification", message["method"])
+            return
+        request_id = message.get("id")
+        request = self._pending.get(request_id) if isinstance(request_id, int) else None
+        if request is None or request.future.done():
+            if message.get("error"):
+                log.warning("signal-cli reported an error for no request: %s", message["error"])
+            return
+        error = message.get("error")
+        if error is not None:
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code")
+            request.future.set_exception(
+                SignalRpcError(
+                    code if isinstance(code, int) else 0,
+                    str(error.get("message", "")),
+                    error.get("data"),
+                )
+            )
+        else:
+            request.future.set_result(message.get("result"))
+
+    def _at(self) -> tuple[str, int]:
+        return self.host, self.port
+
+
+# -- pacing ------------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Let at most `rate` sends through per second; urgent ones (answers) go first.
+
+    Sends are spaced evenly, never in bursts: Signal's limits are unpublished and an account
+    that bursts may be asked to solve a captcha before it can send again.
+    """
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._next = 0.0  # the earliest moment the next send may go
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._gate: asyncio.Task[None] | None = None
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait until one more send may go."""
+        now = self._clock()
+        if not self._waiting and now >= self._next:
+            self._next = now + self.interval
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), future))
+        if self._gate is None or self._gate.done():
+            self._gate = asyncio.create_task(self._open_gate())
+        await future
+
+    async def _open_gate(self) -> None:
+        while self._waiting:
+            delay = self._next - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            _, _, future = heapq.heappop(self._waiting)
+            if future.done():  # its sender was cancelled while waiting
+                continue
+            # From now, not from the planned moment: a late turn must not cause a burst.
+            self._next = max(self._clock(), self._next) + self.interval
+            future.set_result(None)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignalMessage:
+    """One Signal message: its text and its attachments as data URIs."""
+
+    text: str
+    attachments: tuple[str, ...] = ()
+
+
+_SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MIME = re.compile(r"^[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+$")
+
+
+def data_uri(attachment: Attachment) -> str:
+    """Encode an attachment as the data URI signal-cli's `send` takes (RFC 2397 plus filename)."""
+    # ";" and "," would end the filename parameter early, so only plain characters stay.
+    filename = _SAFE_FILENAME.sub("_", attachment.filename).strip("._") or "file"
+    mime = attachment.mime_type if _MIME.match(attachment.mime_type) else "application/octet-stream"
+    payload = base64.b64encode(attachment.content).decode("ascii")
+    return f"data:{mime};filename={filename};base64,{payload}"
+
+
+def render_reply(reply: Reply, *, numbered: bool = True) -> SignalMessage:
+    """Render one reply as text: the message, its place, captions, then its buttons."""
+    mark = RLM if reply.rtl else ""
+    lines = [reply.text]
+    if reply.place is not None:
+        where = ", ".join(filter(None, [reply.place.name, reply.place.address]))
+        if reply.rtl:
+            where = f"{FSI}{where}{PDI}"  # a German address must not scramble an Arabic line
+        lines.append(f"{mark}📍 {where}")
+        if reply.place.map_url:
+            # The link stands alone on its line, without marks, so every app recognises it.
+            lines.append(reply.place.map_url)
+    lines.extend(f"{mark}📎 {a.caption}" for a in reply.attachments if a.caption)
+    if numbered:
+        lines.extend(mark + line for line in numbered_menu(reply))
+    else:
+        lines.extend(f"{mark}• {button.label}" for button in reply.flat_buttons())
+    return SignalMessage(
+        "\n".join(line for line in lines if line),
+        tuple(data_uri(attachment) for attachment in reply.attachments),
+    )
+
+
+def render_messages(replies: list[Reply]) -> list[SignalMessage]:
+    """Render replies as few Signal messages as possible.
+
+    A typed number presses the n-th button of the last reply that has buttons (the menu the
+    conversation core remembers, for answers and for outbox notices alike), so only that menu
+    is numbered; buttons of earlier replies are listed with bullets.
+
+    Replies for one update are joined into one message, separated by blank lines: Signal has no
+    message threads to keep apart, and every message counts against unpublished rate limits.
+    Past MAX_MESSAGE_CHARS a new message starts.
+    """
+    with_buttons = [i for i, reply in enumerate(replies) if reply.buttons]
+    last_menu = with_buttons[-1] if with_buttons else None
+    messages: list[SignalMessage] = []
+    texts: list[str] = []
+    attachments: list[str] = []
+    for index, reply in enumerate(replies):
+        rendered = render_reply(reply, numbered=index == last_menu)
+        size = sum(len(text) + 2 for text in texts) + len(rendered.text)
+        if texts and size > MAX_MESSAGE_CHARS:
+            messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
+            texts, attachments = [], []
+        if rendered.text:
+            texts.append(rendered.text)
+        attachments.extend(rendered.attachments)
+    if texts or attachments:
+        messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
+    return messages
+
+
+# -- delivery outcomes -------------------------------------------------------------------------
+
+
+def _send_results(payload: Any) -> list[dict[str, Any]]:
+    """Return the per-recipient results of a `send` answer or of an error's `data.response`."""
+    if isinstance(payload, dict) and isinstance(payload.get("response"), dict):
+        payload = payload["response"]
+    results = payload.get("results") if isinstance(payload, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+
+def _retry_after(results: list[dict[str, Any]]) -> float:
+    hints = [r.get("retryAfterSeconds") for r in results]
+    seconds = [float(h) for h in hints if isinstance(h, int | float) and h > 0]
+    return max(seconds) if seconds else DEFAULT_RETRY_AFTER
+
+
+def failure_of(results: list[dict[str, Any]]) -> DeliveryError | None:
+    """Return what a failed per-recipient result of `send` means for the sender, or None."""
+    failed = [r for r in results if r.get("type") != "SUCCESS"]
+    if not failed or len(failed) < len(results):
+        return None  # some recipient got it (a group): nothing to retry or stop
+    kinds = {r.get("type") for r in failed}
+    if "UNREGISTERED_FAILURE" in kinds:
+        return RecipientGone("the recipient is not registered with Signal")
+    if "RATE_LIMIT_FAILURE" in kinds:
+        limited = [r for r in failed if r.get("type") == "RATE_LIMIT_FAILURE"]
+        tokens = sorted({str(r["token"]) for r in limited if r.get("token")})
+        if tokens:
+            # A "proof required" limit: it lifts after retryAfterSeconds, or at once when the
+            # operator solves a captcha for this challenge token.
+            log.warning(
+                "Signal asks this account to solve a captcha before sending more: see "
+                "submitRateLimitChallenge in signal-cli(1), challenge token %s",
+                ", ".join(tokens),
+            )
+        return RetryLater(_retry_after(limited), "Signal rate limit")
+    if "IDENTITY_FAILURE" in kinds:
+        _warn_untrusted()
+        return TemporaryFailure("the recipient's safety number changed")
+    return TemporaryFailure(f"Signal delivery failed: {', '.join(sorted(map(str, kinds)))}")
+
+
+def delivery_error(error: SignalRpcError | DaemonUnavailable) -> DeliveryError:
+    """Translate a failed `send` into what the sender should do next."""
+    if isinstance(error, DaemonUnavailable):
+        return TemporaryFailure(str(error))
+    from_results = failure_of(_send_results(error.data))
+    if from_results is not None:
+        return from_results
+    if error.code == RATE_LIMIT_ERROR:
+        return RetryLater(DEFAULT_RETRY_AFTER, "Signal rate limit")
+    if error.code == USER_ERROR and "not registered" in error.message:
+        # signal-cli says "The user ... is not registered." when it cannot even resolve them.
+        return RecipientGone("the recipient is not registered with Signal")
+    if error.code == UNTRUSTED_KEY_ERROR:
+        _warn_untrusted()
+    elif error.code != IO_ERROR:
+        # Not Signal's weather but our request or the daemon's set-up: worth an operator's look.
+        log.error("signal-cli rejected a send: %s", error)
+    return TemporaryFailure(str(error))
+
+
+def _warn_untrusted() -> None:
+    log.warning(
+        "a recipient's safety number changed and signal-cli does not trust it; start the "
+        "daemon with --trust-new-identities always, or run `signal-cli trust`"
+    )
+
+
+# -- the transport -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where an answer goes: one person (their ACI) or a group (its id)."""
+
+    recipient: str | None = None
+    group_id: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        if self.group_id is not None:
+            return {"groupId": self.group_id}
+        return {"recipient": [self.recipient]}
+
+
+@dataclass(eq=False)
+class SignalTransport:
+    """Answers Signal messages through signal-cli and sends what the outbox hands it."""
+
+    conversation: Conversation
+    account: str
+    host: str = "127.0.0.1"
+    port: int = 7583
+    rate: float = 1.0
+    # Show "typing…" only when an answer takes longer than this: every indicator is a message
+    # to Signal too, and counts against the same limits.
+    typing_after: float = 1.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    connect_wait: float = 15.0
+    name: str = field(default="signal", init=False)
+    client: JsonRpcClient = field(init=False)
+    limiter: RateLimiter = field(init=False)
+    _latest: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.client = JsonRpcClient(
+            self.host,
+            self.port,
+            on_notification=self._on_notification,
+            reconnect_initial=self.reconnect_initial,
+            reconnect_max=self.reconnect_max,
+            connect_wait=self.connect_wait,
+        )
+        self.limiter = RateLimiter(self.rate)
+
+    @classmethod
+    def from_settings(cls, conversation: Conversation, settings: Settings) -> SignalTransport:
+        """Build the transport from SIGNAL_ACCOUNT, SIGNAL_CLI_ENDPOINT and SIGNAL_RATE."""
+        if not settings.signal_account:
+            raise ValueError("SIGNAL_ACCOUNT is not set")
+        host, port = parse_endpoint(settings.signal_cli_endpoint)
+        return cls(
+            conversation,
+            account=settings.signal_account,
+            host=host,
+            port=port,
+            rate=settings.signal_rate,
+        )
+
+    async def run(self) -> None:
+        """Receive and answer Signal messages until cancelled."""
+        try:
+            await self.client.run()
+        finally:
+            answering = list(self._latest.values())
+            for task in answering:
+                task.cancel()
+            await asyncio.gather(*answering, return_exceptions=True)
+
+    async def send(self, user_key: str, replies: list[Reply]) -> None:
+        """Send messages the user did not ask for just now, paced with every other send.
+
+        Raises RetryLater, RecipientGone (after marking the user inactive) or TemporaryFailure.
+        When replies need more than one Signal message and a later one fails, a retry sends the
+        earlier ones again; reminders and broadcasts are one message.
+        """
+        target = _Target(recipient=user_key)
+        try:
+            for message in render_messages(replies):
+                await self._deliver(target, message, urgent=False)
+        except RecipientGone:
+            await asyncio.to_thread(self.conversation.deactivate, self.name, user_key)
+            raise
+
+    # -- incoming --------------------------------------------------------------------------
+
+    def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if method != "receive":
+            return
+        # With --receive-mode=manual the daemon wraps the same object in a subscription.
+        payload = params.get("result") if "subscription" in params else params
+        if not isinstance(payload, dict):
+            return
+        account = payload.get("account")
+        if account and account != self.account:
+            return  # a multi-account daemon also tells us about its other accounts
+        if "exception" in payload:
+            log.warning("signal-cli could not decrypt or read a message: %s", payload["exception"])
+        envelope = payload.get("envelope")
+        if isinstance(envelope, dict):
+            self._on_envelope(envelope)
+
+    def _on_envelope(self, envelope: dict[str, Any]) -> None:
+        """Turn a data message into an Incoming; receipts, typing and sync messages are not."""
+        data = envelope.get("dataMessage")
+        sender = envelope.get("sourceUuid")
+        if not isinstance(data, dict) or not isinstance(sender, str) or not sender:
+            return
+        text = data.get("message")
+        if not (isinstance(text, str) and text):
+            if not (data.get("attachments") or data.get("sticker")):
+                return  # a reaction, a deletion, a timer change, a group update: nothing to say
+            text = None
+        group = data.get("groupInfo") or data.get("groupV2")  # groupV2: older signal-cli
+        group_id = (group.get("groupId") or group.get("id")) if isinstance(group, dict) else None
+        if group_id:
+            incoming = Incoming(
+                self.name, sender, text=text, chat_kind="group", chat_key=str(group_id)
+            )
+            target, key = _Target(group_id=str(group_id)), f"group:{group_id}"
+        else:
+            # Keyed by the ACI: sourceNumber is null when the person hides their number, and
+            # a phone number is more than we need to know about anyone. Name and number travel
+            # with the message only so the core can pass them on when the person agrees to be
+            # contacted by an organisation ("I'd like to help"); otherwise they are not kept.
+            name, number = envelope.get("sourceName"), envelope.get("sourceNumber")
+            incoming = Incoming(
+                self.name,
+                sender,
+                text=text,
+                display_name=name if isinstance(name, str) and name else None,
+                handle=number if isinstance(number, str) and number else None,
+            )
+            target, key = _Target(recipient=sender), sender
+        # Answers to one chat go out in the order its messages came; other chats need not wait.
+        previous = self._latest.get(key)
+        task = asyncio.create_task(self._answer(previous, incoming, target))
+        self._latest[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._latest.get(key) is task:
+            del self._latest[key]
+
+    async def _answer(
+        self, previous: asyncio.Task[None] | None, incoming: Incoming, target: _Target
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait({previous})
+        answer = asyncio.ensure_future(self.conversation.handle_async(incoming))
+        done, _ = await asyncio.wait({answer}, timeout=self.typing_after)
+        typing = None
+        if not done:
+            typing = asyncio.create_task(self._typing(target))
+            self._background.add(typing)
+            typing.add_done_callback(self._background.discard)
+        try:
+            replies = await answer
+        except Exception:
+            log.exception("failed to answer a Signal message")
+            return
+        if typing is not None:
+            # The indicator must reach Signal before the answer, or it would linger after it.
+            await typing
+        for message in render_messages(replies):
+            try:
+                await self._deliver(target, message, urgent=True)
+            except DeliveryError as exc:
+                log.warning("could not answer a Signal message: %s", exc)
+                return
+
+    async def _typing(self, target: _Target) -> None:
+        try:
+            await self.client.call(
+                "sendTyping", {**target.params(), "account": self.account}, connect_wait=1.0
+            )
+        except (SignalRpcError, DaemonUnavailable) as exc:
+            log.debug("typing indicator not sent: %s", exc)
+
+    # -- outgoing --------------------------------------------------------------------------
+
+    async def _deliver(self, target: _Target, message: SignalMessage, *, urgent: bool) -> None:
+        """Send one message at the transport's pace; raise the DeliveryError that fits."""
+        params: dict[str, Any] = {**target.params(), "message": message.text}
+        if message.attachments:
+            params["attachments"] = list(message.attachments)
+        # signal-cli-jsonrpc(5) requires `account` in multi-account mode; a single-account
+        # daemon ignores it (the man page is silent; the daemon reads only known parameters).
+        params["account"] = self.account
+        await self.limiter.acquire(urgent=urgent)
+        try:
+            result = await self.client.call("send", params)
+        except (SignalRpcError, DaemonUnavailable) as exc:
+            raise delivery_error(exc) from exc
+        if target.group_id is None and (failure := failure_of(_send_results(result))):
+            raise failure

@@ -1,0 +1,504 @@
+"""The Signal transport against a local fake of `signal-cli daemon --tcp`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot import cli
+from bot.app import App
+from bot.clock import FakeClock
+from bot.config import SettingsError, load_settings
+from bot.i18n import RLM
+from bot.messages import Attachment, Button, Incoming, Place, Reply
+from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
+from bot.transports.signal import RateLimiter, SignalTransport, render_messages
+from db.engine import session_scope
+from db.models import User
+from tests.conftest import make_settings
+from tests.fake_signal_cli import (
+    FakeSignalCli,
+    data_envelope,
+    receipt_envelope,
+    typing_envelope,
+    wait_until,
+)
+
+MAP_LINK = "https://www.openstreetmap.org/?mlat="
+
+
+def new_aci() -> str:
+    return str(uuid.uuid4())
+
+
+def make_transport(app: App, fake: FakeSignalCli, **options: Any) -> SignalTransport:
+    options = {
+        "rate": 1000.0,
+        "reconnect_initial": 0.01,
+        "reconnect_max": 0.05,
+        "connect_wait": 3.0,
+        **options,
+    }
+    return SignalTransport(
+        app.conversation, account=fake.account, host=fake.host, port=fake.port, **options
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(transport: SignalTransport) -> AsyncIterator[SignalTransport]:
+    task = asyncio.create_task(transport.run())
+    try:
+        await wait_until(lambda: transport.client.connected, what="the first connection")
+        yield transport
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSignalCli]:
+    daemon = FakeSignalCli()
+    await daemon.start()
+    yield daemon
+    await daemon.close()
+
+
+@pytest.fixture
+async def signal(app: App, fake: FakeSignalCli) -> AsyncIterator[SignalTransport]:
+    async with running(make_transport(app, fake)) as transport:
+        yield transport
+
+
+class Person:
+    """Someone writing to the bot on Signal; `say` returns the one message the bot answers."""
+
+    def __init__(self, fake: FakeSignalCli, *, number: str | None = "+4917612345678") -> None:
+        self.fake = fake
+        self.aci = new_aci()
+        self.number = number
+        self.answers = 0
+
+    async def say(self, text: str) -> str:
+        got = self.fake.delivered_to(self.aci)
+        assert len(got) == self.answers, f"the bot answered more than once: {got[self.answers :]}"
+        self.fake.receive(data_envelope(self.aci, text, number=self.number))
+        await wait_until(
+            lambda: len(self.fake.delivered_to(self.aci)) > self.answers, what=f"answer to {text!r}"
+        )
+        self.answers += 1
+        return self.fake.delivered_to(self.aci)[-1].text
+
+
+def number_of(text: str, label_part: str) -> str:
+    """Return the number to type for the menu line that contains `label_part`."""
+    lines = [m for m in re.finditer(r"^\u200f?(\d+)\) (.*)$", text, re.M) if label_part in m[2]]
+    assert len(lines) == 1, f"{len(lines)} menu lines match {label_part!r} in:\n{text}"
+    return lines[0][1]
+
+
+# -- conversations -----------------------------------------------------------------------------
+
+
+async def test_a_resident_finds_offers_and_an_event_by_numbers(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    alice = Person(fake)
+    text = await alice.say("start")
+    assert app.translations.get("de")._("Choose your language:") in text
+    assert "1) Deutsch" in text and "2) English" in text
+    text = await alice.say(number_of(text, "English"))
+    assert "Do you agree?" in text
+    text = await alice.say(number_of(text, "I agree"))
+    assert "I will write to you in English." in text
+    text = await alice.say(number_of(text, "Volunteer offers"))
+    assert "How would you like to look" in text
+    text = await alice.say(number_of(text, "By topic"))
+    assert "Choose a topic:" in text
+    text = await alice.say("1")
+    assert "in the topic" in text
+    text = await alice.say("1")
+    assert "Organisation:" in text and "Contact:" in text
+    text = await alice.say("/events")
+    assert "upcoming events." in text
+    text = await alice.say(number_of(text, "Democracy Café"))
+    assert "When:" in text and "Königstraße" in text
+    assert "📍 " in text
+    assert re.search(r"^https://www\.openstreetmap\.org/\?mlat=[\d.]+&mlon=[\d.]+#map=", text, re.M)
+
+
+async def test_german_command_words(app: App, fake: FakeSignalCli, signal: SignalTransport) -> None:
+    t = app.translations.get("de")
+    bernd = Person(fake)
+    text = await bernd.say("/start")
+    assert t._("Choose your language:") in text
+    text = await bernd.say(number_of(text, "Deutsch"))
+    await bernd.say(number_of(text, t.pgettext("button", "✅ I agree")))
+    text = await bernd.say("hilfe")
+    assert t._("I help you find volunteer work and events in your city.") in text
+    text = await bernd.say("menü")
+    assert t._("What would you like to do?") in text
+    assert "1) " + t.pgettext("button", "🤝 Volunteer offers") in text
+    text = await bernd.say("sprache")
+    assert t._("Choose your language:") in text and "العربية" in text
+
+
+async def test_arabic_command_words_right_to_left(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    t = app.translations.get("ar")
+    amira = Person(fake)
+    text = await amira.say("start")
+    text = await amira.say(number_of(text, "العربية"))
+    assert all(line.startswith(RLM) for line in text.split("\n") if line), text
+    text = await amira.say(number_of(text, t.pgettext("button", "✅ I agree")))
+    text = await amira.say("مساعدة")
+    assert t._("I help you find volunteer work and events in your city.") in text
+    assert all(line.startswith(RLM) for line in text.split("\n") if line), text
+    text = await amira.say("القائمة")
+    assert t._("What would you like to do?") in text
+    # Menu lines start right-to-left too, and a typed (Latin) number still presses the button.
+    assert re.search(rf"^{RLM}1\) ", text, re.M)
+    text = await amira.say(number_of(text, t.pgettext("button", "📅 Upcoming events")))
+    text = await amira.say(number_of(text, "Königstraße"))
+    lines = [line for line in text.split("\n") if line]
+    assert any(line.startswith(MAP_LINK) for line in lines), text
+    # Every line reads right to left, but the link, which stays bare so apps recognise it.
+    assert all(line.startswith(RLM) for line in lines if not line.startswith(MAP_LINK)), text
+
+
+async def test_a_hidden_number_works_and_is_never_stored(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    hidden = Person(fake, number=None)
+    text = await hidden.say("start")
+    assert "1) Deutsch" in text
+    with session_scope(app.engine) as session:
+        user = session.exec(select(User).where(User.external_id == hidden.aci)).one()
+        assert user.transport == "signal"
+        stored = " ".join(str(value) for value in user.model_dump().values())
+    assert "+49" not in stored
+
+
+async def test_receipts_and_typing_are_not_answered(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    quiet = new_aci()
+    fake.receive(receipt_envelope(quiet, number="+4917600000001"))
+    fake.receive(typing_envelope(quiet))
+    # Notifications are handled in order: once this is answered, the two above were seen.
+    await Person(fake).say("start")
+    assert fake.delivered_to(quiet) == []
+    assert all(quiet not in str(call.params) for call in fake.calls)
+
+
+async def test_messages_to_another_account_of_the_daemon_are_not_ours(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    stranger = new_aci()
+    fake.receive(data_envelope(stranger, "hallo"), account="+4963199999999")
+    await Person(fake).say("start")
+    assert fake.delivered_to(stranger) == []
+
+
+async def test_a_photo_without_text_gets_asked_for_text(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    fake.receive(data_envelope(aci, None, attachments=1))
+    await wait_until(lambda: bool(fake.delivered_to(aci)), what="the answer to a photo")
+    expected = app.translations.get("de")._(
+        "I can only read text messages. Please choose from the menu."
+    )
+    assert expected in fake.delivered_to(aci)[0].text
+
+
+async def test_a_group_gets_one_polite_line_once(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    group = base64.b64encode(b"group-id-of-32-bytes-for-tests!!").decode()
+    fake.receive(data_envelope(new_aci(), "Hallo Bot", group_id=group))
+    fake.receive(data_envelope(new_aci(), "hilfe", group_id=group))
+    await Person(fake).say("start")  # handled after both group messages
+    sent = fake.delivered_to(group)
+    assert len(sent) == 1
+    polite = app.translations.get("de")._(
+        "Hello! I only talk one to one. Please write to me in a private chat."
+    )
+    assert sent[0].text == polite
+    assert fake.calls_of("send")[0].params["groupId"] == group
+    assert "recipient" not in fake.calls_of("send")[0].params
+
+
+async def test_a_slow_answer_shows_typing_first(app: App, fake: FakeSignalCli) -> None:
+    class SlowConversation:
+        async def handle_async(self, incoming: Incoming) -> list[Reply]:
+            await asyncio.sleep(0.2)
+            return [Reply("Hier ist die Antwort.")]
+
+    transport = make_transport(app, fake, typing_after=0.02)
+    transport.conversation = SlowConversation()  # type: ignore[assignment]
+    async with running(transport):
+        person = Person(fake)
+        assert await person.say("hallo") == "Hier ist die Antwort."
+    typing, send = fake.calls_of("sendTyping"), fake.calls_of("send")
+    assert typing and typing[0].params["recipient"] == [person.aci]
+    assert typing[0].at < send[0].at
+
+
+# -- proactive messages ------------------------------------------------------------------------
+
+
+def most_in_window(times: list[float], width: float) -> int:
+    times = sorted(times)
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_proactive_sends_are_paced(app: App, fake: FakeSignalCli) -> None:
+    rate = 200.0
+    people = [new_aci() for _ in range(200)]
+    async with running(make_transport(app, fake, rate=rate)) as transport:
+        await asyncio.gather(
+            *(transport.send(aci, [Reply("Erinnerung: Demokratie-Café")]) for aci in people)
+        )
+    times = [call.at for call in fake.calls_of("send")]
+    assert sorted(d.to for d in fake.deliveries) == sorted(people)
+    # Evenly spaced: any half second holds at most rate/2 + 1 sends (a few ms of slack for the
+    # loopback socket), and the whole batch takes as long as the rate says.
+    assert most_in_window(times, 0.5 - 0.01) <= rate / 2 + 1
+    assert max(times) - min(times) >= (len(people) - 1) / rate - 0.02
+
+
+async def test_answers_go_before_waiting_proactive_sends() -> None:
+    limiter = RateLimiter(200.0)
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        await limiter.acquire(urgent=urgent)
+        order.append(name)
+
+    batch = [asyncio.create_task(take(f"reminder{i}", False)) for i in range(50)]
+    await asyncio.sleep(0.02)  # a few reminders are out; the rest wait
+    already_out = len(order)
+    answer = asyncio.create_task(take("answer", True))
+    await asyncio.gather(answer, *batch)
+    # Next in line (one reminder may have been let through but not yet have run).
+    assert order.index("answer") <= already_out + 1
+    assert already_out < 50, "every reminder was out before the answer came"
+
+
+async def test_a_reminder_keeps_its_buttons_as_numbers(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    reminder = Reply(
+        "Morgen: Demokratie-Café",
+        buttons=((Button("✅ Ich komme", "e:1"), Button("📅 Alle Termine", "events")),),
+    )
+    await signal.send(aci, [reminder])
+    [delivery] = fake.delivered_to(aci)
+    assert delivery.text == "Morgen: Demokratie-Café\n1) ✅ Ich komme\n2) 📅 Alle Termine"
+
+
+async def test_rate_limit_error_means_retry_later(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    response = {
+        "timestamp": 1700000000000,
+        "results": [
+            {
+                "recipientAddress": {"uuid": aci, "number": None, "username": None},
+                "type": "RATE_LIMIT_FAILURE",
+                "retryAfterSeconds": 42,
+            }
+        ],
+    }
+    fake.fail_next("send", -5, data={"response": response})
+    with pytest.raises(RetryLater) as hinted:
+        await signal.send(aci, [Reply("Neue Angebote")])
+    assert hinted.value.retry_after == 42
+    fake.fail_next("send", -5)
+    with pytest.raises(RetryLater) as unhinted:
+        await signal.send(aci, [Reply("Neue Angebote")])
+    assert unhinted.value.retry_after == 60
+    fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
+    fake.retry_after_seconds = 7
+    with pytest.raises(RetryLater) as per_recipient:
+        await signal.send(aci, [Reply("Neue Angebote")])
+    assert per_recipient.value.retry_after == 7
+    assert fake.delivered_to(aci) == []
+
+
+async def test_an_unregistered_recipient_is_gone_and_inactive(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    person = Person(fake)
+    await person.say("start")
+    fake.recipient_results[person.aci] = "UNREGISTERED_FAILURE"
+    with pytest.raises(RecipientGone):
+        await signal.send(person.aci, [Reply("Erinnerung")])
+    with session_scope(app.engine) as session:
+        user = session.exec(select(User).where(User.external_id == person.aci)).one()
+        assert user.active is False
+
+
+async def test_a_recipient_signal_cli_cannot_resolve_is_gone(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    fake.fail_next("send", -1, f"The user {aci} is not registered.")
+    with pytest.raises(RecipientGone):
+        await signal.send(aci, [Reply("Erinnerung")])
+
+
+async def test_server_errors_and_a_long_outage_are_temporary(app: App, fake: FakeSignalCli) -> None:
+    async with running(make_transport(app, fake, connect_wait=0.2)) as transport:
+        fake.fail_next("send", -3)
+        with pytest.raises(TemporaryFailure):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        await fake.stop()
+        with pytest.raises(TemporaryFailure):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["sent-then-died", "died-before"])
+async def test_a_daemon_restart_loses_no_proactive_message(
+    app: App, fake: FakeSignalCli, delivered: bool
+) -> None:
+    people = [new_aci() for _ in range(50)]
+    fake.crash_on_send(25, delivered=delivered)
+    async with running(make_transport(app, fake)) as transport:
+        for aci in people:  # one after another, as the outbox worker sends
+            await transport.send(aci, [Reply("Erinnerung: morgen Demokratie-Café")])
+    assert fake.connections == 2
+    counts = {aci: len(fake.delivered_to(aci)) for aci in people}
+    assert all(count >= 1 for count in counts.values()), "a message was lost"
+    twice = [aci for aci, count in counts.items() if count > 1]
+    # Only the send the daemon carried out but could not confirm goes out twice.
+    assert twice == ([people[24]] if delivered else [])
+
+
+async def test_reconnects_after_a_restart_while_idle(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    person = Person(fake)
+    assert "1) Deutsch" in await person.say("start")
+    await fake.restart()
+    assert "2) English" in await person.say("start")
+    assert fake.connections == 2
+
+
+async def test_requests_in_flight_are_written_again_after_a_reconnect(
+    fake: FakeSignalCli,
+    signal: SignalTransport,
+) -> None:
+    await fake.stop()
+    await wait_until(lambda: not signal.client.connected, what="the connection to drop")
+    aci = new_aci()
+    sending = asyncio.create_task(signal.send(aci, [Reply("Erinnerung")]))
+    await asyncio.sleep(0.05)
+    assert not sending.done()
+    await fake.start()
+    await asyncio.wait_for(sending, 3)
+    assert len(fake.delivered_to(aci)) == 1
+
+
+async def test_engagebot_run_starts_signal_when_an_account_is_set(
+    db_path: Path, clock: FakeClock, fake: FakeSignalCli
+) -> None:
+    settings = make_settings(
+        db_path,
+        signal_account=fake.account,
+        signal_cli_endpoint=f"tcp://{fake.host}:{fake.port}",
+    )
+    app = App(settings, clock=clock)
+    running_bot = asyncio.create_task(cli._run(app))
+    try:
+        assert "1) Deutsch" in await Person(fake).say("start")
+    finally:
+        running_bot.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running_bot
+        app.close()
+
+
+# -- rendering and settings --------------------------------------------------------------------
+
+
+def test_rendering_place_attachment_and_only_the_last_menu_numbered() -> None:
+    ics = Attachment("demokratie-café;1.ics", b"BEGIN:VCALENDAR", "text/calendar", "Kalender")
+    replies = [
+        Reply("Erst das.", buttons=((Button("Alt", "menu"),),)),
+        Reply(
+            "Demokratie-Café",
+            buttons=((Button("Ich komme", "e:1"), Button("Zurück", "events")),),
+            place=Place("Café", "Königstraße 12", 49.4446, 7.7689),
+            attachments=(ics,),
+        ),
+    ]
+    [message] = render_messages(replies)
+    assert message.text.split("\n\n")[0] == "Erst das.\n• Alt"
+    assert "📍 Café, Königstraße 12\nhttps://www.openstreetmap.org/?mlat=49.44460" in message.text
+    assert message.text.endswith("📎 Kalender\n1) Ich komme\n2) Zurück")
+    [uri] = message.attachments
+    assert uri.startswith("data:text/calendar;filename=demokratie-caf_1.ics;base64,")
+    assert base64.b64decode(uri.rsplit(",", 1)[1]) == b"BEGIN:VCALENDAR"
+
+
+def test_rendering_keeps_right_to_left_marks() -> None:
+    reply = Reply(
+        f"{RLM}مقهى الديمقراطية",
+        buttons=((Button(f"{RLM}رجوع", "events"),),),
+        place=Place("Café", "Königstraße 12", 49.4446, 7.7689),
+        rtl=True,
+    )
+    [message] = render_messages([reply])
+    lines = message.text.split("\n")
+    assert lines[0] == f"{RLM}مقهى الديمقراطية"
+    assert lines[1] == f"{RLM}📍 \u2068Café, Königstraße 12\u2069"
+    assert lines[2].startswith(MAP_LINK)
+    assert lines[3] == f"{RLM}1) {RLM}رجوع"
+
+
+def test_long_answers_are_split_below_signals_plain_message_size() -> None:
+    replies = [Reply("x" * 1500), Reply("y" * 1500)]
+    assert [len(m.text) for m in render_messages(replies)] == [1500, 1500]
+    assert len(render_messages([Reply("a"), Reply("b")])) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("signal_account", "0151 1234567"),
+        ("signal_cli_endpoint", "localhost:7583"),
+        ("signal_rate", "0"),
+    ],
+)
+def test_bad_signal_settings_name_the_setting_in_one_line(setting: str, value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None, **{setting: value})
+    assert str(error.value).startswith(f"invalid setting {setting.upper()}: ")
+    assert "\n" not in str(error.value)
+
+
+def test_signal_settings_defaults() -> None:
+    settings = load_settings(_env_file=None, signal_account=" +4963112345678 ")
+    assert settings.signal_account == "+4963112345678"
+    assert settings.signal_cli_endpoint == "tcp://127.0.0.1:7583"
+    assert settings.signal_rate == 1.0
+    assert load_settings(_env_file=None, signal_account="").signal_account is None
