@@ -1,0 +1,143 @@
+"""APScheduler inside the bot's event loop: a short tick for reminders and alerts, a weekly
+digest. Jobs are plain methods over the database, so tests call them with an injected clock;
+no per-reminder job is ever stored (the database is the one source of truth)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import DeliveryLease, DeliveryLocked, DeliveryWorker
+from bot.jobs import queue_digests, queue_due_reminders, queue_new_item_alerts
+from db.broadcasts import finish_broadcasts
+from db.engine import session_scope
+from db.outbox import release_stale_claims
+from db.privacy import apply_retention
+from handlers.conversation import Conversation
+
+log = logging.getLogger(__name__)
+
+# A row claimed longer ago than this belongs to a sender that died; it is sent again.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+class Jobs:
+    """What the scheduler runs."""
+
+    def __init__(
+        self,
+        *,
+        conversation: Conversation,
+        settings: Settings,
+        clock: Clock,
+        workers: Sequence[DeliveryWorker] = (),
+        lease: DeliveryLease | None = None,
+    ) -> None:
+        self.conversation = conversation
+        self.settings = settings
+        self.clock = clock
+        self.workers = list(workers)
+        self.lease = lease
+
+    def queue_due(self) -> int:
+        """Renew the delivery lease, recover stale claims, queue due reminders and alerts."""
+        if self.lease is not None:
+            self.lease.acquire()
+        now = self.clock.now()
+        with session_scope(self.conversation.engine) as session:
+            recovered = release_stale_claims(session, now=now, lease=CLAIM_LEASE)
+            if recovered:
+                log.warning("re-queued %s messages whose sender stopped mid-way", recovered)
+            queued = queue_due_reminders(session, now=now, leads=self.settings.leads)
+            queued += queue_new_item_alerts(session, now=now, settings=self.settings)
+            finish_broadcasts(session, now=now)
+        return queued
+
+    def queue_digest(self) -> int:
+        with session_scope(self.conversation.engine) as session:
+            return queue_digests(session, now=self.clock.now(), settings=self.settings)
+
+    async def tick(self) -> None:
+        """Queue what fell due and wake the delivery workers."""
+        try:
+            queued = await self.conversation.run_db(self.queue_due)
+        except DeliveryLocked as exc:
+            # Another process took over delivery (ours stalled past the lease): stop sending.
+            log.error("%s", exc)
+            for worker in self.workers:
+                worker.stop()
+            return
+        if queued:
+            log.info("queued %s messages", queued)
+        for worker in self.workers:
+            worker.wake()
+
+    def retention(self) -> dict[str, int]:
+        settings = self.settings
+        with session_scope(self.conversation.engine) as session:
+            return apply_retention(
+                session,
+                now=self.clock.now(),
+                keep_messages=timedelta(days=settings.retention_messages_days),
+                keep_blocked=timedelta(days=settings.retention_blocked_days),
+                keep_inactive=timedelta(days=settings.retention_inactive_days),
+                notice_before=timedelta(days=settings.retention_notice_days),
+            )
+
+    async def clean_up(self) -> None:
+        """Delete what is kept no longer (daily)."""
+        done = await self.conversation.run_db(self.retention)
+        log.info(
+            "retention: %(messages)s messages and %(users)s users deleted, %(warned)s users told",
+            done,
+        )
+
+    async def digest(self) -> None:
+        """Queue the weekly digests and wake the delivery workers."""
+        queued = await self.conversation.run_db(self.queue_digest)
+        log.info("queued %s weekly digests", queued)
+        for worker in self.workers:
+            worker.wake()
+
+
+def build_scheduler(jobs: Jobs, settings: Settings) -> AsyncIOScheduler:
+    """Create the scheduler with the tick and the weekly digest, in the city's time zone."""
+    scheduler = AsyncIOScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        jobs.tick,
+        IntervalTrigger(seconds=settings.scheduler_tick_seconds, timezone=settings.tz),
+        id="tick",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    hour, minute = settings.digest_time.split(":")
+    scheduler.add_job(
+        jobs.digest,
+        CronTrigger(
+            day_of_week=settings.digest_weekday,
+            hour=int(hour),
+            minute=int(minute),
+            timezone=settings.tz,
+        ),
+        id="digest",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(
+        jobs.clean_up,
+        CronTrigger(hour=3, minute=30, timezone=settings.tz),
+        id="retention",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=12 * 3600,
+    )
+    return scheduler

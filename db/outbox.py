@@ -1,0 +1,207 @@
+"""The outbox: every message the bot sends on its own is a row first, and leaves it once sent.
+
+Rows are claimed in one short transaction, sent with no transaction open, and their outcome is
+recorded in another. A crash between claim and send leaves the row `sending`; once its claim is
+older than the lease it is sent again, so at most the messages in flight can arrive twice.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from db.models import JobMark, OutboxMessage, OutboxStatus, User
+
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+
+
+def enqueue(
+    session: Session,
+    *,
+    user: User,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    not_before: datetime | None = None,
+    status: str = OutboxStatus.PENDING,
+    event_id: int | None = None,
+    broadcast_id: int | None = None,
+) -> bool:
+    """Queue a message unless one with the same dedupe key exists; return whether it was new."""
+    assert user.id is not None
+    exists = session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    ).first()
+    if exists is not None:
+        return False
+    row = OutboxMessage(
+        user_id=user.id,
+        transport=user.transport,
+        kind=kind,
+        event_id=event_id,
+        broadcast_id=broadcast_id,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        status=status,
+        next_attempt_at=not_before or now,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # queued by someone else in the meantime
+        return False
+    return True
+
+
+def claim_due(
+    session: Session, *, transport: str, now: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Mark up to `limit` due rows of one transport as being sent, oldest first, and return them."""
+    rows = list(
+        session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.transport == transport,
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(limit)
+        ).all()
+    )
+    for row in rows:
+        row.status = OutboxStatus.SENDING
+        row.claimed_at = now
+    session.flush()
+    return rows
+
+
+def release_stale_claims(session: Session, *, now: datetime, lease: timedelta) -> int:
+    """Put rows whose sender died mid-way back in the queue."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+            col(OutboxMessage.claimed_at) < now - lease,
+        )
+        .values(status=OutboxStatus.PENDING, claimed_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_sent(session: Session, *, message_id: int, now: datetime) -> None:
+    row = session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+        row.claimed_at = None
+        row.attempts += 1
+        if "text" in row.payload:  # a person's words are kept only until they are delivered
+            row.payload = {k: v for k, v in row.payload.items() if k != "text"}
+
+
+def mark_dropped(session: Session, *, message_id: int, reason: str) -> None:
+    row = session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.status = OutboxStatus.DROPPED
+        row.last_error = reason[:200]
+        row.claimed_at = None
+
+
+def retry_after(session: Session, *, message_id: int, now: datetime, seconds: float) -> None:
+    """Send again after the messenger's requested pause; this does not count as a failure."""
+    row = session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.status = OutboxStatus.PENDING
+        row.claimed_at = None
+        row.next_attempt_at = now + timedelta(seconds=max(seconds, 0))
+        row.last_error = "rate limited"
+
+
+def record_failure(
+    session: Session,
+    *,
+    message_id: int,
+    now: datetime,
+    error: str,
+    max_attempts: int,
+    rng: random.Random | None = None,
+) -> bool:
+    """Count a failed attempt; back off with jitter, or give up for good. Return True if dead."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return False
+    row.attempts += 1
+    row.claimed_at = None
+    row.last_error = error[:200]
+    if row.attempts >= max_attempts:
+        row.status = OutboxStatus.DEAD
+        return True
+    delay = min(RETRY_BASE * (2 ** (row.attempts - 1)), RETRY_CAP)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    row.status = OutboxStatus.PENDING
+    row.next_attempt_at = now + delay * jitter
+    return False
+
+
+def drop_pending_for_user(session: Session, *, user_id: int, reason: str) -> int:
+    """Drop everything still queued for a user (blocked the bot, gone, or paused)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.user_id) == user_id,
+            col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        )
+        .values(status=OutboxStatus.DROPPED, last_error=reason[:200], claimed_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def acquire_lease(
+    session: Session, *, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew a named lease; False while another holder's lease is still valid."""
+    if session.get(JobMark, name) is None:
+        try:
+            with session.begin_nested():
+                session.add(JobMark(name=name, value=holder, moment=now + ttl))
+            return True
+        except IntegrityError:
+            pass
+    result = session.execute(
+        update(JobMark)
+        .where(
+            col(JobMark.name) == name,
+            (col(JobMark.value) == holder) | (col(JobMark.moment) < now),
+        )
+        .values(value=holder, moment=now + ttl)
+    )
+    session.expire_all()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_lease(session: Session, *, name: str, holder: str) -> None:
+    row = session.get(JobMark, name)
+    if row is not None and row.value == holder:
+        session.delete(row)
+
+
+def get_mark(session: Session, *, name: str) -> datetime | None:
+    row = session.get(JobMark, name)
+    return row.moment if row else None
+
+
+def set_mark(session: Session, *, name: str, moment: datetime) -> None:
+    row = session.get(JobMark, name)
+    if row is None:
+        session.add(JobMark(name=name, moment=moment))
+    else:
+        row.moment = moment

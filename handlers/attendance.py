@@ -1,0 +1,79 @@
+"""Saying "I'm going", the waiting list, and "can't come"."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from db.attendance import join_event, leave_event
+from db.models import Event
+from handlers.calendar import calendar_button
+from handlers.content import event_texts
+from handlers.context import Context
+from handlers.router import router
+from handlers.ui import main_menu
+
+
+def _lead_text(ctx: Context) -> str:
+    return ", ".join(ctx.t.duration(lead) for lead in ctx.settings.leads)
+
+
+@router.on_action("go", int)
+def going(ctx: Context, event_id: int) -> list[Reply]:
+    """Sign the user up for an event, or put them on its waiting list when it is full."""
+    from handlers.events import event_detail
+
+    event = ctx.session.get(Event, event_id)
+    if event is None:
+        return [main_menu(ctx, ctx.t._("This event is no longer available."))]
+    result = join_event(ctx.session, user=ctx.user, event=event, now=ctx.now)
+    title = event_texts(ctx, event).title
+    t = ctx.t
+    if result.status == "closed":
+        text = t._("You can no longer sign up for %(title)s.", title=title)
+    elif result.status == "waiting":
+        text = t._(
+            "%(title)s is full. You are number %(position)s on the waiting list; I will tell you "
+            "when a place becomes free.",
+            title=title,
+            position=t.number(result.position or 1),
+        )
+    elif ctx.settings.leads:
+        text = t._(
+            "Great, you are going to %(title)s! I will remind you %(leads)s before it starts.",
+            title=title,
+            leads=_lead_text(ctx),
+        )
+    else:
+        text = t._("Great, you are going to %(title)s!", title=title)
+    # Someone who is going gets the calendar file offered right with the confirmation.
+    going_now = result.status == "going"
+    buttons = ((calendar_button(ctx, event_id),),) if going_now else ()
+    return [Reply(text, buttons=buttons), *event_detail(ctx, event_id)]
+
+
+@router.on_action("nogo", int)
+def not_going(ctx: Context, event_id: int) -> list[Reply]:
+    """Take the user off an event; their place goes to the next person waiting."""
+    event = ctx.session.get(Event, event_id)
+    if event is None:
+        return [main_menu(ctx, ctx.t._("This event is no longer available."))]
+    title = event_texts(ctx, event).title
+    if leave_event(ctx.session, user=ctx.user, event=event, now=ctx.now):
+        text = ctx.t._(
+            "Thank you for letting us know. You are no longer signed up for %(title)s.", title=title
+        )
+    else:
+        text = ctx.t._("You were not signed up for %(title)s.", title=title)
+    return [main_menu(ctx, text)]
+
+
+@router.on_action("stillgo", int)
+def still_going(ctx: Context, event_id: int) -> list[Reply]:
+    """Acknowledge that the user still plans to come."""
+    event = ctx.session.get(Event, event_id)
+    if event is None:
+        return [main_menu(ctx, ctx.t._("This event is no longer available."))]
+    return [
+        main_menu(
+            ctx, ctx.t._("Wonderful, see you at %(title)s!", title=event_texts(ctx, event).title)
+        )
+    ]

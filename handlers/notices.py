@@ -1,0 +1,279 @@
+"""Messages the bot sends on its own, rendered in the recipient's language when they go out.
+
+Each renderer returns the replies, or None when the message is no longer worth sending (the
+event started or was cancelled, the user is not going any more); the outbox then drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from bot.messages import Button, Place, Reply
+from db.attendance import attendance_of
+from db.models import AttendanceStatus, Event, ItemStatus, Offer
+from handlers.actions import action
+from handlers.content import event_texts, offer_texts
+from handlers.context import Context
+
+Renderer = Callable[[Context, dict[str, Any]], "list[Reply] | None"]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def renders(kind: str) -> Callable[[Renderer], Renderer]:
+    def register(renderer: Renderer) -> Renderer:
+        RENDERERS[kind] = renderer
+        return renderer
+
+    return register
+
+
+def render_notice(ctx: Context, kind: str, payload: dict[str, Any]) -> list[Reply] | None:
+    """Render a queued message for its recipient, or None if it should not be sent any more."""
+    renderer = RENDERERS.get(kind)
+    if renderer is None:
+        raise LookupError(f"no renderer for outbox kind {kind!r}")
+    return renderer(ctx, payload)
+
+
+def _event(ctx: Context, payload: dict[str, Any]) -> Event | None:
+    event_id = payload.get("event_id")
+    return ctx.session.get(Event, event_id) if isinstance(event_id, int) else None
+
+
+def _place(event: Event) -> Place | None:
+    if not (event.place_name or event.address):
+        return None
+    return Place(event.place_name, event.address, event.latitude, event.longitude)
+
+
+def _where(event: Event) -> str:
+    return ", ".join(filter(None, [event.place_name, event.address]))
+
+
+def _is_going(ctx: Context, event: Event) -> bool:
+    assert ctx.user.id is not None and event.id is not None
+    found = attendance_of(ctx.session, user_id=ctx.user.id, event_id=event.id)
+    return found is not None and found.status == AttendanceStatus.GOING
+
+
+@renders("reminder")
+def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Remind someone going of an event: what, when, where; still going or not."""
+    event = _event(ctx, payload)
+    if event is None or event.status != ItemStatus.PUBLISHED or event.starts_at <= ctx.now:
+        return None  # never remind of an event that started, was cancelled or is gone
+    if not _is_going(ctx, event):
+        return None
+    t = ctx.t
+    texts = event_texts(ctx, event)
+    text = t._(
+        "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
+        title=texts.title,
+        relative=t.relative(event.starts_at, ctx.now),
+        when=t.datetime(event.starts_at),
+        place=_where(event) or "-",
+    )
+    buttons = (
+        (
+            Button(t.pgettext("button", "✅ Still going"), action("stillgo", event.id or 0)),
+            Button(t.pgettext("button", "❌ Can't come"), action("nogo", event.id or 0)),
+        ),
+    )
+    return [Reply(text, buttons=buttons, place=_place(event))]
+
+
+@renders("promoted")
+def promoted(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell someone on the waiting list that a place became free for them."""
+    event = _event(ctx, payload)
+    if event is None or event.status != ItemStatus.PUBLISHED or event.starts_at <= ctx.now:
+        return None
+    if not _is_going(ctx, event):
+        return None
+    t = ctx.t
+    text = t._(
+        "Good news: a place became free at %(title)s on %(when)s. You are now on the list of "
+        "people going.",
+        title=event_texts(ctx, event).title,
+        when=t.datetime(event.starts_at),
+    )
+    buttons = (
+        (Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),
+        (Button(t.pgettext("button", "❌ Can't come"), action("nogo", event.id or 0)),),
+    )
+    return [Reply(text, buttons=buttons)]
+
+
+@renders("event_changed")
+def event_changed(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell the people going that an event's time or place changed."""
+    event = _event(ctx, payload)
+    if event is None or event.status != ItemStatus.PUBLISHED or event.starts_at <= ctx.now:
+        return None
+    t = ctx.t
+    text = t._(
+        "Please note: %(title)s has changed. It now takes place on %(when)s.\nWhere: %(place)s",
+        title=event_texts(ctx, event).title,
+        when=t.datetime(event.starts_at),
+        place=_where(event) or "-",
+    )
+    buttons = ((Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),)
+    return [Reply(text, buttons=buttons, place=_place(event))]
+
+
+@renders("event_cancelled")
+def event_cancelled(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell the people who were going that an event was cancelled."""
+    event = _event(ctx, payload)
+    if event is None:
+        return None
+    t = ctx.t
+    text = t._(
+        "Unfortunately %(title)s on %(when)s has been cancelled.",
+        title=event_texts(ctx, event).title,
+        when=t.datetime(event.starts_at),
+    )
+    buttons = ((Button(t.pgettext("button", "📅 Other events"), action("events")),),)
+    return [Reply(text, buttons=buttons)]
+
+
+@renders("alert")
+def new_item_alert(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell a follower about one new offer or event."""
+    item_id = payload.get("id")
+    if not isinstance(item_id, int):
+        return None
+    t = ctx.t
+    if payload.get("item") == "o":
+        offer = ctx.session.get(Offer, item_id)
+        if offer is None or offer.status != ItemStatus.PUBLISHED:
+            return None
+        text = t._("New volunteer offer for you: %(title)s", title=offer_texts(ctx, offer).title)
+        button = Button(t.pgettext("button", "🤝 Show the offer"), action("o", item_id))
+    else:
+        event = ctx.session.get(Event, item_id)
+        if event is None or event.status != ItemStatus.PUBLISHED or event.starts_at <= ctx.now:
+            return None
+        text = t._(
+            "New event for you: %(title)s on %(when)s",
+            title=event_texts(ctx, event).title,
+            when=t.datetime(event.starts_at),
+        )
+        button = Button(t.pgettext("button", "📅 Show the event"), action("e", item_id))
+    return [Reply(text, buttons=((button,),))]
+
+
+@renders("digest")
+def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """List this week's new offers and events for what the user follows."""
+    t = ctx.t
+    rows: list[tuple[Button, ...]] = []
+    for offer_id in payload.get("offers", []):
+        offer = ctx.session.get(Offer, offer_id) if isinstance(offer_id, int) else None
+        if offer is not None and offer.status == ItemStatus.PUBLISHED:
+            rows.append((Button(f"🤝 {offer_texts(ctx, offer).title}", action("o", offer_id)),))
+    for event_id in payload.get("events", []):
+        event = ctx.session.get(Event, event_id) if isinstance(event_id, int) else None
+        if event is not None and event.status == ItemStatus.PUBLISHED and event.starts_at > ctx.now:
+            label = t.pgettext(
+                "event button",
+                "%(date)s · %(title)s",
+                date=t.short_datetime(event.starts_at),
+                title=event_texts(ctx, event).title,
+            )
+            rows.append((Button(label, action("e", event_id)),))
+    if not rows:
+        return None
+    text = t.ngettext(
+        "New this week for what you follow: %(count)s item.",
+        "New this week for what you follow: %(count)s items.",
+        len(rows),
+    )
+    return [Reply(text, buttons=tuple(rows))]
+
+
+@renders("broadcast")
+def broadcast(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Deliver an announcement in the recipient's language, else in German."""
+    from db.models import Broadcast, BroadcastStatus, Organisation
+
+    found = ctx.session.get(Broadcast, payload.get("broadcast_id") or 0)
+    if found is None or found.status == BroadcastStatus.CANCELLED:
+        return None
+    text = (
+        found.texts.get(ctx.t.locale)
+        or found.texts.get("de")
+        or next(iter(found.texts.values()), "")
+    )
+    organisation = ctx.session.get(Organisation, found.organisation_id or 0)
+    sender = organisation.name if organisation else ctx.settings.operator_name
+    heading = ctx.t._("📣 Announcement from %(sender)s:", sender=sender)
+    return [Reply(f"{heading}\n\n{ctx.t.isolate(text)}")]
+
+
+@renders("broadcast_report")
+def broadcast_report(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell the sender how their announcement went."""
+    t = ctx.t
+    text = t._(
+        "Your announcement has gone out: %(delivered)s delivered, %(blocked)s blocked the bot, "
+        "%(failed)s failed.",
+        delivered=t.number(payload.get("delivered", 0)),
+        blocked=t.number(payload.get("blocked", 0)),
+        failed=t.number(payload.get("failed", 0)),
+    )
+    return [Reply(text)]
+
+
+@renders("help_request")
+def help_request(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell a coordinator that a resident would like to help, with what they agreed to share."""
+    from db.models import HelpRequest
+
+    request = ctx.session.get(HelpRequest, payload.get("request_id") or 0)
+    if request is None:
+        return None
+    offer = ctx.session.get(Offer, request.offer_id)
+    t = ctx.t
+    text = t._(
+        "%(name)s would like to help with %(offer)s. Contact: %(contact)s",
+        name=request.shared_name or t._("Someone"),
+        offer=offer.title if offer else "",
+        contact=request.shared_contact or "-",
+    )
+    reply = Button(t.pgettext("button", "✉️ Answer"), action("hr_reply", request.id or 0))
+    return [Reply(text, buttons=((reply,),))]
+
+
+@renders("help_reply")
+def help_reply(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Pass a coordinator's answer on to the resident who offered to help."""
+    from db.models import HelpRequest, Organisation
+
+    request = ctx.session.get(HelpRequest, payload.get("request_id") or 0)
+    if request is None:
+        return None
+    organisation = ctx.session.get(Organisation, request.organisation_id)
+    offer = ctx.session.get(Offer, request.offer_id)
+    heading = ctx.t._(
+        "An answer from %(organisation)s about %(offer)s:",
+        organisation=organisation.name if organisation else "",
+        offer=offer_texts(ctx, offer).title if offer else "",
+    )
+    return [Reply(f"{heading}\n\n{ctx.t.isolate(str(payload.get('text', '')))}")]
+
+
+@renders("retention_notice")
+def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell a long-silent user that their data will be deleted unless they write."""
+    if ctx.user.last_seen_at > ctx.now - timedelta(
+        days=ctx.settings.retention_inactive_days - ctx.settings.retention_notice_days
+    ):
+        return None  # they wrote in the meantime
+    text = ctx.t._(
+        "You have not used this bot for almost a year. In two weeks I will delete what I have "
+        "stored about you. To keep it, just send me any message."
+    )
+    return [Reply(text)]
