@@ -1,0 +1,123 @@
+"""Announcements: who is in an audience, queueing one message per recipient, and the report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from db.models import (
+    Attendance,
+    AttendanceStatus,
+    Broadcast,
+    BroadcastStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Subscription,
+    SubscriptionKind,
+    User,
+)
+from db.outbox import enqueue
+
+AUDIENCES = {
+    "all": None,
+    "c": SubscriptionKind.CATEGORY,
+    "d": SubscriptionKind.DISTRICT,
+    "g": SubscriptionKind.ORGANISATION,
+    "e": "event",
+}
+
+
+def audience_query(audience: str, audience_id: int | None) -> SelectOfScalar[User]:
+    """Return a query of the users an audience reaches: active, not paused, no one twice."""
+    query = select(User).where(col(User.active).is_(True), col(User.paused).is_(False))
+    kind = AUDIENCES[audience]
+    if kind == "event":
+        query = query.where(
+            col(User.id).in_(
+                select(Attendance.user_id).where(
+                    Attendance.event_id == audience_id, Attendance.status == AttendanceStatus.GOING
+                )
+            )
+        )
+    elif kind is not None:
+        query = query.where(
+            col(User.id).in_(
+                select(Subscription.user_id).where(
+                    Subscription.kind == kind, Subscription.target_id == audience_id
+                )
+            )
+        )
+    return query
+
+
+def count_audience(session: Session, *, audience: str, audience_id: int | None) -> int:
+    query = audience_query(audience, audience_id).subquery()
+    return int(session.exec(select(func.count()).select_from(query)).one())
+
+
+def queue_broadcast(session: Session, *, broadcast: Broadcast, now: datetime) -> int:
+    """Queue one message per recipient, due at the broadcast's time; return how many."""
+    assert broadcast.id is not None
+    queued = 0
+    for user in session.exec(audience_query(broadcast.audience, broadcast.audience_id)).all():
+        queued += enqueue(
+            session,
+            user=user,
+            kind="broadcast",
+            dedupe_key=f"broadcast:{broadcast.id}:{user.id}",
+            payload={"broadcast_id": broadcast.id},
+            now=now,
+            not_before=broadcast.send_at,
+            broadcast_id=broadcast.id,
+        )
+    broadcast.recipients = queued
+    broadcast.status = BroadcastStatus.SENDING
+    return queued
+
+
+def progress(session: Session, *, broadcast_id: int) -> dict[str, int]:
+    """Count a broadcast's messages by outcome: sent, blocked, failed and still to go."""
+    rows = session.exec(
+        select(OutboxMessage.status, OutboxMessage.last_error, func.count(col(OutboxMessage.id)))
+        .where(OutboxMessage.broadcast_id == broadcast_id)
+        .group_by(col(OutboxMessage.status), col(OutboxMessage.last_error))
+    ).all()
+    counts = {"delivered": 0, "blocked": 0, "failed": 0, "waiting": 0}
+    for status, error, n in rows:
+        if status == OutboxStatus.SENT:
+            counts["delivered"] += n
+        elif status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+            counts["waiting"] += n
+        elif status == OutboxStatus.DROPPED and error == "recipient gone":
+            counts["blocked"] += n
+        else:
+            counts["failed"] += n
+    return counts
+
+
+def finish_broadcasts(session: Session, *, now: datetime) -> int:
+    """Close broadcasts with nothing left to send and queue the report to their sender."""
+    finished = 0
+    for broadcast in session.exec(
+        select(Broadcast).where(Broadcast.status == BroadcastStatus.SENDING)
+    ).all():
+        counts = progress(session, broadcast_id=broadcast.id or 0)
+        if counts["waiting"]:
+            continue
+        broadcast.status = BroadcastStatus.DONE
+        broadcast.finished_at = now
+        finished += 1
+        sender = session.get(User, broadcast.sender_id) if broadcast.sender_id else None
+        if sender is not None:
+            enqueue(
+                session,
+                user=sender,
+                kind="broadcast_report",
+                dedupe_key=f"broadcast_report:{broadcast.id}",
+                payload={"broadcast_id": broadcast.id, **counts},
+                now=now,
+            )
+    return finished

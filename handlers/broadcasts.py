@@ -1,0 +1,326 @@
+"""Announcements: choose the audience, write the text in German and other languages, see the
+preview and the exact number of recipients, then send now or later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from bot.config import SUPPORTED_LOCALES
+from bot.i18n import language_name
+from bot.messages import Button, Reply
+from db.broadcasts import count_audience, progress, queue_broadcast
+from db.models import (
+    Broadcast,
+    BroadcastStatus,
+    Category,
+    ConversationState,
+    District,
+    Event,
+    ItemStatus,
+)
+from db.roles import audit
+from handlers.actions import action
+from handlers.context import Context
+from handlers.coordinator import not_allowed
+from handlers.roles import acts_for, admin, organisations
+from handlers.router import router
+from handlers.timeparse import parse_local_datetime
+from handlers.ui import main_menu, name_in
+
+FLOW = "broadcast"
+SOURCE_LOCALE = "de"  # the text everybody gets when there is none in their language
+MAX_TEXT = 3500
+
+
+def _stop_button(ctx: Context) -> Button:
+    return Button(ctx.t.pgettext("button", "✖ Stop"), action("bc_stop"))
+
+
+def _draft(ctx: Context) -> dict:
+    return ctx.state.data.get("flow", {})
+
+
+def _save(ctx: Context, draft: dict, step: str | None) -> None:
+    ctx.state.data = {**ctx.state.data, "flow": draft}
+    ctx.state.step = step
+
+
+@router.on_action("bc_new")
+def new_broadcast(ctx: Context) -> list[Reply]:
+    """Ask who the announcement is for."""
+    if not organisations(ctx):
+        return not_allowed(ctx)
+    ctx.start_flow(FLOW, "audience")
+    t = ctx.t
+    rows = [
+        (Button(t.pgettext("button", "👥 Everyone"), action("bc_aud", "all", 0)),),
+        (Button(t.pgettext("button", "🏷 Followers of a topic"), action("bc_pick", "c")),),
+        (Button(t.pgettext("button", "📍 Followers of a district"), action("bc_pick", "d")),),
+        (Button(t.pgettext("button", "🏢 Followers of an organisation"), action("bc_pick", "g")),),
+        (Button(t.pgettext("button", "📅 People going to an event"), action("bc_pick", "e")),),
+        (_stop_button(ctx),),
+    ]
+    return [Reply(t._("Who should receive the announcement?"), buttons=tuple(rows))]
+
+
+@router.on_action("bc_pick", str)
+def pick_target(ctx: Context, kind: str) -> list[Reply]:
+    """List the topics, districts, organisations or events to choose from."""
+    if ctx.state.flow != FLOW or not organisations(ctx):
+        return router.call(ctx, "stale")
+    t = ctx.t
+    if kind == "c":
+        choices = [
+            (c.id, name_in(c.names, t.locale, c.slug))
+            for c in ctx.session.exec(select(Category).order_by(col(Category.position)))
+        ]
+    elif kind == "d":
+        choices = [
+            (d.id, name_in(d.names, t.locale, d.slug))
+            for d in ctx.session.exec(select(District).order_by(col(District.position)))
+        ]
+    elif kind == "g":
+        choices = [(o.id, o.name) for o in organisations(ctx)]
+    elif kind == "e":
+        mine = [o.id for o in organisations(ctx)]
+        choices = [
+            (e.id, e.title)
+            for e in ctx.session.exec(
+                select(Event)
+                .where(
+                    col(Event.organisation_id).in_(mine),
+                    Event.status == ItemStatus.PUBLISHED,
+                    col(Event.starts_at) > ctx.now,
+                )
+                .order_by(col(Event.starts_at))
+            )
+        ]
+    else:
+        return router.call(ctx, "stale")
+    rows = [(Button(label, action("bc_aud", kind, item_id or 0)),) for item_id, label in choices]
+    return [Reply(t._("Choose one:"), buttons=(*rows, (_stop_button(ctx),)))]
+
+
+def _audience_allowed(ctx: Context, kind: str, target: int) -> bool:
+    if kind == "all":
+        return True
+    if kind == "c":
+        return ctx.session.get(Category, target) is not None
+    if kind == "d":
+        return ctx.session.get(District, target) is not None
+    if kind == "g":
+        return acts_for(ctx, target)
+    if kind == "e":
+        event = ctx.session.get(Event, target)
+        return event is not None and acts_for(ctx, event.organisation_id)
+    return False
+
+
+@router.on_action("bc_aud", str, int)
+def set_audience(ctx: Context, kind: str, target: int) -> list[Reply]:
+    """Remember the audience and ask for the German text."""
+    if ctx.state.flow != FLOW or not organisations(ctx):
+        return router.call(ctx, "stale")
+    if not _audience_allowed(ctx, kind, target):
+        return not_allowed(ctx)
+    _save(ctx, {"audience": kind, "target": target or None, "texts": {}}, "text")
+    return [
+        Reply(
+            ctx.t._(
+                "Please write the announcement in German. Everyone whose language "
+                "you do not add gets the German text."
+            ),
+            buttons=((_stop_button(ctx),),),
+        )
+    ]
+
+
+def _wants_text(state: ConversationState) -> bool:
+    return state.step in ("text", "when")
+
+
+@router.on_text(FLOW, free_text=_wants_text)
+def broadcast_text(ctx: Context, text: str) -> list[Reply]:
+    """Take the text of the announcement (or the time to send it)."""
+    draft = _draft(ctx)
+    if ctx.state.step == "when":
+        moment = parse_local_datetime(text, now=ctx.now, tz=ctx.settings.tz)
+        if moment is None or moment <= ctx.now:
+            return [
+                Reply(
+                    ctx.t._(
+                        "I could not read that date. Please write it like 12.12. 18:00 "
+                        'or "morgen 17 Uhr".'
+                    ),
+                    buttons=((_stop_button(ctx),),),
+                )
+            ]
+        _save(ctx, {**draft, "send_at": moment.isoformat()}, "confirm")
+        return _preview(ctx)
+    if ctx.state.step != "text":
+        return [Reply(ctx.t._("Please choose one of the buttons."))]
+    if len(text) > MAX_TEXT:
+        return [
+            Reply(
+                ctx.t._(
+                    "That is too long: at most %(limit)s characters, please.",
+                    limit=ctx.t.number(MAX_TEXT),
+                )
+            )
+        ]
+    locale = draft.get("writing", SOURCE_LOCALE)
+    draft = {**draft, "texts": {**draft.get("texts", {}), locale: text}}
+    draft.pop("writing", None)
+    _save(ctx, draft, "languages")
+    return _preview(ctx)
+
+
+@router.on_action("bc_lang", str)
+def add_language(ctx: Context, locale: str) -> list[Reply]:
+    """Ask for the text in one more language."""
+    if ctx.state.flow != FLOW or locale not in SUPPORTED_LOCALES or not _draft(ctx).get("texts"):
+        return router.call(ctx, "stale")
+    _save(ctx, {**_draft(ctx), "writing": locale}, "text")
+    return [
+        Reply(
+            ctx.t._(
+                "Please write the announcement in %(language)s.", language=language_name(locale)
+            ),
+            buttons=((_stop_button(ctx),),),
+        )
+    ]
+
+
+def _preview(ctx: Context) -> list[Reply]:
+    t = ctx.t
+    draft = _draft(ctx)
+    texts: dict[str, str] = draft.get("texts", {})
+    count = count_audience(ctx.session, audience=draft["audience"], audience_id=draft["target"])
+    if count == 0:
+        ctx.end_flow()
+        return [
+            Reply(t._("No one would receive this announcement. Please choose another audience.")),
+            *new_broadcast(ctx),
+        ]
+    languages = ", ".join(language_name(code) for code in texts)
+    lines = [
+        t._("Preview:"),
+        texts.get(SOURCE_LOCALE, ""),
+        t._("Languages: %(languages)s", languages=languages),
+        t.ngettext("It will reach %(count)s person.", "It will reach %(count)s people.", count),
+    ]
+    if draft.get("send_at"):
+        lines.append(
+            t._(
+                "It will be sent on %(when)s.",
+                when=t.datetime(datetime.fromisoformat(draft["send_at"])),
+            )
+        )
+    missing = [code for code in SUPPORTED_LOCALES if code not in texts]
+    lang_buttons = [
+        Button(
+            t.pgettext("button", "➕ %(language)s", language=language_name(code)),
+            action("bc_lang", code),
+        )
+        for code in missing
+    ]
+    rows = [tuple(lang_buttons[i : i + 3]) for i in range(0, len(lang_buttons), 3)]
+    rows.append((Button(t.pgettext("button", "📣 Send now"), action("bc_send", "now")),))
+    if not draft.get("send_at"):
+        rows.append((Button(t.pgettext("button", "🕒 Send later"), action("bc_send", "later")),))
+    else:
+        rows[-1] = (Button(t.pgettext("button", "✅ Confirm"), action("bc_send", "at")),)
+    rows.append((_stop_button(ctx),))
+    return [Reply("\n\n".join(lines), buttons=tuple(rows))]
+
+
+@router.on_action("bc_send", str)
+def send(ctx: Context, when: str) -> list[Reply]:
+    """Queue the announcement now or at the chosen time, or ask for the time."""
+    draft = _draft(ctx)
+    if ctx.state.flow != FLOW or not draft.get("texts", {}).get(SOURCE_LOCALE):
+        return router.call(ctx, "stale")
+    if not _audience_allowed(ctx, draft["audience"], draft["target"] or 0):
+        return not_allowed(ctx)
+    if when == "later":
+        _save(ctx, draft, "when")
+        return [
+            Reply(
+                ctx.t._('When should it be sent? For example: 12.12. 18:00 or "morgen 9 Uhr".'),
+                buttons=((_stop_button(ctx),),),
+            )
+        ]
+    send_at = (
+        datetime.fromisoformat(draft["send_at"])
+        if when == "at" and draft.get("send_at")
+        else ctx.now
+    )
+    organisation = organisations(ctx)[0]
+    broadcast = Broadcast(
+        sender_id=ctx.user.id,
+        organisation_id=draft["target"] if draft["audience"] == "g" else organisation.id,
+        audience=draft["audience"],
+        audience_id=draft["target"],
+        texts=draft["texts"],
+        status=BroadcastStatus.SCHEDULED,
+        send_at=send_at,
+        created_at=ctx.now,
+    )
+    ctx.session.add(broadcast)
+    ctx.session.flush()
+    count = queue_broadcast(ctx.session, broadcast=broadcast, now=ctx.now)
+    audit(
+        ctx.session,
+        actor=ctx.user,
+        action="broadcast_queued",
+        detail={
+            "broadcast_id": broadcast.id,
+            "recipients": count,
+            "audience": draft["audience"],
+            "languages": sorted(draft["texts"]),
+        },
+        now=ctx.now,
+    )
+    ctx.end_flow()
+    text = ctx.t.ngettext(
+        "The announcement is on its way to %(count)s person. I will report when it is done.",
+        "The announcement is on its way to %(count)s people. I will report when it is done.",
+        count,
+    )
+    status = Button(ctx.t.pgettext("button", "📊 Progress"), action("bc_status", broadcast.id or 0))
+    return [
+        Reply(
+            text,
+            buttons=(
+                (status,),
+                (Button(ctx.t.pgettext("button", "🏠 Main menu"), action("menu")),),
+            ),
+        )
+    ]
+
+
+@router.on_action("bc_status", int)
+def broadcast_status(ctx: Context, broadcast_id: int) -> list[Reply]:
+    """Show how far an announcement got."""
+    broadcast = ctx.session.get(Broadcast, broadcast_id)
+    if broadcast is None or not (admin(ctx) or broadcast.sender_id == ctx.user.id):
+        return not_allowed(ctx)
+    counts = progress(ctx.session, broadcast_id=broadcast_id)
+    t = ctx.t
+    text = t._(
+        "Announcement to %(total)s people: %(delivered)s delivered, %(waiting)s waiting, "
+        "%(blocked)s blocked the bot, %(failed)s failed.",
+        total=t.number(broadcast.recipients),
+        **{key: t.number(value) for key, value in counts.items()},
+    )
+    refresh = Button(t.pgettext("button", "🔄 Refresh"), action("bc_status", broadcast_id))
+    return [Reply(text, buttons=((refresh,),), replace=True)]
+
+
+@router.on_action("bc_stop")
+def stop(ctx: Context) -> list[Reply]:
+    """Throw the announcement away."""
+    ctx.end_flow()
+    return [main_menu(ctx, ctx.t._("Nothing was sent."))]

@@ -1,0 +1,26 @@
+"""Who may do what: the checks every coordinator and admin action makes on arrival."""
+
+from __future__ import annotations
+
+from db.models import Organisation
+from db.roles import coordinated_organisations, is_admin, may_act_for
+from handlers.context import Context
+
+
+def admin(ctx: Context) -> bool:
+    return is_admin(ctx.session, user=ctx.user, admins=ctx.settings.admins)
+
+
+def organisations(ctx: Context) -> list[Organisation]:
+    """Return the organisations this user coordinates (all of them for an admin)."""
+    return coordinated_organisations(ctx.session, user=ctx.user, admins=ctx.settings.admins)
+
+
+def acts_for(ctx: Context, organisation_id: int) -> bool:
+    return may_act_for(
+        ctx.session, user=ctx.user, organisation_id=organisation_id, admins=ctx.settings.admins
+    )
+
+
+def is_coordinator(ctx: Context) -> bool:
+    return bool(organisations(ctx))

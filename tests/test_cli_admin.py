@@ -1,0 +1,159 @@
+"""The operators' commands: admins, invitations, announcements and imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from bot.app import App
+from bot.cli import main
+from bot.clock import FakeClock
+from db.engine import session_scope
+from db.imports import import_events_ics, import_offers_csv
+from db.models import Event, Offer, OutboxMessage, Role
+from tests.conftest import make_settings
+from tests.dialog import Dialog
+
+
+@pytest.fixture
+def in_folder(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> Path:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    return db_path
+
+
+def test_admin_add_and_coordinator_invite(
+    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    assert main(["admin", "add", "telegram:4242"]) == 0
+    assert "is now an admin" in capsys.readouterr().out
+    assert main(["admin", "add", "telegram:4242"]) == 0
+    assert "already" in capsys.readouterr().out
+    assert main(["admin", "add", "nonsense"]) == 2
+    assert main(["coordinator", "invite", "--org", "asz"]) == 0
+    out = capsys.readouterr().out
+    code = out.split("/join ")[1].split()[0]
+    assert main(["coordinator", "invite", "--org", "nowhere"]) == 2
+    app = App(make_settings(in_folder), clock=clock)
+    dialog = Dialog(app.conversation, user="newcoord", locale_hint="en")
+    dialog.onboard("en")
+    dialog.say(f"/join {code}")
+    assert "You are now a coordinator" in dialog.text
+    with session_scope(app.engine) as session:
+        assert session.exec(select(func.count()).select_from(Role)).one() == 2
+    app.close()
+
+
+def test_broadcast_from_the_command_line(
+    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    app = App(make_settings(in_folder), clock=clock)
+    for name in ("a", "b"):
+        dialog = Dialog(app.conversation, user=name)
+        dialog.onboard("de")
+        dialog.press("fol:c:1")
+    app.close()
+    assert (
+        main(["broadcast", "--audience", "topic:integration", "--text", "Hallo", "--dry-run"]) == 0
+    )
+    assert "2 people would receive it" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "broadcast",
+                "--audience",
+                "topic:integration",
+                "--text",
+                "Hallo",
+                "--translation",
+                "en=Hello",
+                "--at",
+                "morgen 10 Uhr",
+            ]
+        )
+        == 0
+    )
+    assert "queued for 2 people" in capsys.readouterr().out
+    assert main(["broadcast", "--audience", "district:nowhere", "--text", "x"]) == 2
+    assert main(["broadcast", "--audience", "event:1", "--text", "x"]) == 2  # nobody going
+    assert "no one would receive" in capsys.readouterr().err
+    assert main(["broadcast", "--text", "x", "--translation", "xx=y"]) == 2
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).all()
+        assert len(rows) == 2 and all(r.next_attempt_at > clock.now() for r in rows)
+    app.close()
+
+
+CSV = """source_id,organisation,category,district,title,summary,latitude,longitude
+csv-1,asz,integration,innenstadt-west,Patenschaft für Familien,Familien begleiten,49.44,7.76
+csv-2,ehrenamt-kl,sport,,Übungsleitung,Kinder trainieren,,
+"""
+
+ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VEVENT
+UID:feed-1@example.org
+DTSTAMP:20261120T100000Z
+DTSTART;TZID=Europe/Berlin:20261210T180000
+DTEND;TZID=Europe/Berlin:20261210T200000
+SUMMARY:Adventscafé
+LOCATION:Stadtteilbüro
+GEO:49.44;7.76
+END:VEVENT
+BEGIN:VEVENT
+UID:feed-2@example.org
+DTSTAMP:20261120T100000Z
+DTSTART:20261212T090000Z
+SUMMARY:Clean-up
+END:VEVENT
+END:VCALENDAR
+""".replace("\n", "\r\n").encode()
+
+
+def test_importing_the_same_files_twice_changes_nothing(app: App, clock: FakeClock) -> None:
+    with session_scope(app.engine) as session:
+        first = import_offers_csv(session, text=CSV, now=clock.now())
+        events = import_events_ics(
+            session, data=ICS, now=clock.now(), tz=app.settings.tz, organisation_slug="asz"
+        )
+    assert (first.created, events.created) == (2, 2)
+    with session_scope(app.engine) as session:
+        again = import_offers_csv(session, text=CSV, now=clock.now())
+        events_again = import_events_ics(
+            session, data=ICS, now=clock.now(), tz=app.settings.tz, organisation_slug="asz"
+        )
+        assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+        assert (events_again.created, events_again.updated, events_again.unchanged) == (0, 0, 2)
+        cafe = session.exec(select(Event).where(Event.source_id == "ics:feed-1@example.org")).one()
+        assert cafe.starts_at.hour == 17  # 18:00 in Berlin in winter
+        assert (
+            session.exec(select(Offer).where(Offer.source_id == "csv-2")).one().district_id is None
+        )
+    changed = CSV.replace("Familien begleiten", "Familien unterstützen")
+    with session_scope(app.engine) as session:
+        assert import_offers_csv(session, text=changed, now=clock.now()).updated == 1
+
+
+def test_import_command_and_bad_files(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "offers.csv"
+    good.write_text(CSV, encoding="utf-8")
+    assert main(["import", str(good)]) == 0
+    assert "2 new" in capsys.readouterr().out
+    assert main(["import", str(good)]) == 0
+    assert "0 new, 0 updated, 2 unchanged" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source_id,organisation,category,title\nx,nowhere,integration,T\n")
+    assert main(["import", str(bad)]) == 2
+    assert "line 2: unknown organisation 'nowhere'" in capsys.readouterr().err
+    feed = tmp_path / "feed.ics"
+    feed.write_bytes(ICS)
+    assert main(["import", str(feed)]) == 2
+    assert "--org" in capsys.readouterr().err
+    assert main(["import", str(feed), "--org", "asz"]) == 0
+    assert main(["import", str(tmp_path / "missing.csv")]) == 2
