@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -14,6 +15,7 @@ from db import migrate
 from db.demo import DEMO_FILE, LoadReport, load_city
 from db.engine import make_engine, session_scope
 from db.queries import is_empty
+from db.search import ensure_index
 from handlers.conversation import Conversation
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,10 @@ class App:
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
+        with session_scope(self.engine) as session:
+            ensure_index(session)  # a database migrated from before the search index
 
-    def load_demo(self, *, only_if_empty: bool, path=DEMO_FILE) -> LoadReport | None:
+    def load_demo(self, *, only_if_empty: bool, path: Path = DEMO_FILE) -> LoadReport | None:
         """Load the demo city; with `only_if_empty`, only into a database with no city yet."""
         with session_scope(self.engine) as session:
             if only_if_empty and not is_empty(session):

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from bot import cli_admin
 from bot.app import App
-from bot.config import SettingsError, load_settings
+from bot.config import SUPPORTED_LOCALES, SettingsError, load_settings
+from bot.transports.base import Transport
 from db.demo import DEMO_FILE, CityDataError
 from db.engine import DatabaseLocationError
 
@@ -32,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo-data", help="load the demo city")
     demo.add_argument("--if-empty", action="store_true", help="only into an empty database")
     demo.add_argument("--file", type=Path, default=DEMO_FILE, help="city data file (JSON)")
+    poster = commands.add_parser("poster", help="print a poster with a QR code for an item")
+    poster.add_argument("item", help="o_12 for offer 12, e_7 for event 7")
+    poster.add_argument("--out", type=Path, default=None, help="PNG file (default: ITEM.png)")
+    poster.add_argument("--lang", default=None, help="language of the poster, such as de or uk")
+    cli_admin.add_commands(commands)
     return parser
 
 
@@ -49,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # httpx logs every request URL, and Telegram's URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         app = App(settings)
     except DatabaseLocationError as exc:
@@ -69,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(app: App, args: argparse.Namespace) -> int:
+    handled = cli_admin.dispatch(app, args)
+    if handled is not None:
+        return handled
+    if args.command == "poster":
+        app.migrate()
+        return _poster(app, args)
     if args.command == "db":
         app.migrate()
         print("engagebot: database is up to date")
@@ -90,6 +104,35 @@ def _dispatch(app: App, args: argparse.Namespace) -> int:
     return asyncio.run(_run(app))
 
 
+def _poster(app: App, args: argparse.Namespace) -> int:
+    """Write the poster of an offer or event to a PNG file."""
+    from bot.links import parse_payload
+    from bot.posters import PosterError, render_poster
+    from db.engine import session_scope
+
+    item = parse_payload(args.item)
+    if item is None:
+        print(f"engagebot: {args.item!r} is not an item such as o_12 or e_7", file=sys.stderr)
+        return 2
+    if args.lang is not None and args.lang not in SUPPORTED_LOCALES:
+        print(f"engagebot: --lang must be one of {', '.join(SUPPORTED_LOCALES)}", file=sys.stderr)
+        return 2
+    out = args.out or Path(f"{args.item.strip().lower()}.png")
+    try:
+        with session_scope(app.engine) as session:
+            png = render_poster(session, *item, app.settings, locale=args.lang)
+    except PosterError as exc:
+        print(f"engagebot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        out.write_bytes(png)
+    except OSError as exc:
+        print(f"engagebot: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"engagebot: poster written to {out}")
+    return 0
+
+
 async def _chat(app: App, *, user: str, lang: str | None) -> int:
     from bot.transports.console import ConsoleTransport
 
@@ -98,14 +141,52 @@ async def _chat(app: App, *, user: str, lang: str | None) -> int:
 
 
 async def _run(app: App) -> int:
+    import contextlib
+    import signal
+
+    from bot.runner import serve
     from bot.transports.console import ConsoleTransport
 
-    transports = []
+    transports: list[Transport] = []
+    if app.settings.telegram_bot_token:
+        from bot.transports.telegram import TelegramTransport
+
+        transports.append(TelegramTransport(app.conversation, app.settings))
+    if app.settings.signal_account:
+        from bot.transports.signal import SignalTransport
+
+        transports.append(SignalTransport.from_settings(app.conversation, app.settings))
     if not transports:
         print("engagebot: no messenger is configured; opening the console chat instead")
-        await ConsoleTransport(app.conversation).run()
+        # The console gets reminders and announcements too, through the same outbox.
+        await serve(app, [ConsoleTransport(app.conversation)])
         return 0
-    await asyncio.gather(*(transport.run() for transport in transports))
+    # systemd and docker stop the bot with SIGTERM: stop as cleanly as on Ctrl-C, so every
+    # messenger answers what it already fetched before the process ends.
+    running = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if running is not None:
+            running.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        await serve(app, transports)
+    except SettingsError as exc:  # e.g. a token the messenger rejects
+        print(f"engagebot: {exc}", file=sys.stderr)
+        return 2
+    except asyncio.CancelledError:
+        if not terminated or running is None:
+            raise
+        running.uncancel()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
     return 0
 
 

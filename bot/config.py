@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_LOCALES: tuple[str, ...] = ("de", "en", "uk", "ru", "ar", "fa", "tr")
 RTL_LOCALES: frozenset[str] = frozenset({"ar", "fa"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What Telegram accepts as a webhook's secret token, at a length nobody guesses.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 
 
 class Settings(BaseSettings):
@@ -26,11 +31,45 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Berlin"
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    # The bot's Telegram username (without @), for links that open an offer or event in the bot
+    # from calendar files and posters; without it they tell people to send "/start e_7".
+    telegram_bot_username: str | None = None
+    # A domain of yours; calendar files name each event "event-7@<domain>" so that calendars
+    # recognise it when it is added again.
+    calendar_domain: str = "engagebot.example.org"
+    # Webhook mode (instead of polling) when set: the public https URL Telegram posts updates to.
+    webhook_url: str | None = None
+    # Telegram sends it with every webhook request; requests without it are refused.
+    webhook_secret: str | None = Field(default=None, validate_default=True)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
     admin_ids: str = ""
     operator_name: str = "Engagierte Stadt (demo operator)"
     privacy_contact: str = "privacy@example.org"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     log_level: str = "INFO"
+    # Signal through signal-cli's JSON-RPC daemon; enabled when SIGNAL_ACCOUNT is set.
+    signal_account: str | None = None
+    signal_cli_endpoint: str = "tcp://127.0.0.1:7583"
+    signal_rate: float = 1.0  # messages per second, for everything the account sends
+
+    # Reminders, alerts and the outbox.
+    scheduler_tick_seconds: float = Field(default=30, gt=0, le=3600)
+    reminder_leads: str = "24h,2h"
+    quiet_hours: str = "21:00-08:00"
+    digest_weekday: str = "mon"
+    digest_time: str = "09:00"
+    broadcast_rate: float = Field(default=25, gt=0, le=1000)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+
+    # Privacy: how long data is kept (days), and the key that turns user ids into log hashes.
+    retention_messages_days: int = Field(default=90, ge=1)
+    retention_blocked_days: int = Field(default=30, ge=1)
+    retention_inactive_days: int = Field(default=365, ge=30)
+    retention_notice_days: int = Field(default=14, ge=1)
+    log_hash_key: str = ""
+    # Per-user flood control: a burst of this many messages, then one per second.
+    flood_burst: int = Field(default=12, ge=1, le=1000)
 
     @field_validator("default_locale")
     @classmethod
@@ -58,11 +97,91 @@ class Settings(BaseSettings):
                 raise ValueError("must be a comma-separated list of transport:user_id")
         return value
 
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _api_base_url_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).netloc:
+            raise ValueError("must be a URL such as https://api.telegram.org/bot")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        # Telegram only posts to https; TLS may end at a reverse proxy in front of the bot.
+        if not value.startswith("https://") or not urlsplit(value).netloc:
+            raise ValueError("must be an https:// URL such as https://bot.example.org/telegram")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is None:
+            if info.data.get("webhook_url"):
+                raise ValueError("is required when WEBHOOK_URL is set")
+            return None
+        if not _WEBHOOK_SECRET.match(value):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url_shape(cls, value: str) -> str:
         if "://" not in value:
             raise ValueError("must be a URL such as sqlite:///data/engagebot.db")
+        return value
+
+    @field_validator("signal_account")
+    @classmethod
+    def _signal_account_shape(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        # A phone number, or the ACI (a UUID) of an account that has none.
+        number = r"\+[1-9][0-9]{6,14}"
+        aci = r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+        if not re.fullmatch(f"{number}|{aci}", value):
+            raise ValueError(
+                "must be the bot's Signal number with country code, such as +4915112345678"
+            )
+        return value
+
+    @field_validator("signal_cli_endpoint")
+    @classmethod
+    def _signal_endpoint_shape(cls, value: str) -> str:
+        from bot.transports.signal import parse_endpoint  # the transport reads it the same way
+
+        parse_endpoint(value)
+        return value.strip()
+
+    @field_validator("signal_rate")
+    @classmethod
+    def _signal_rate_range(cls, value: float) -> float:
+        if not 0 < value <= 1000:
+            raise ValueError("must be messages per second above 0, such as 1 or 0.5")
+        return value
+
+    @field_validator("telegram_bot_username")
+    @classmethod
+    def _bot_username_shape(cls, value: str | None) -> str | None:
+        value = (value or "").strip().removeprefix("@")
+        if not value:
+            return None
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{4,31}", value):
+            raise ValueError("must be the bot's username such as EngagebotKLBot, without @")
+        return value
+
+    @field_validator("calendar_domain")
+    @classmethod
+    def _calendar_domain_shape(cls, value: str) -> str:
+        value = value.strip().lower()
+        label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+        if not re.fullmatch(rf"{label}(?:\.{label})+", value):
+            raise ValueError("must be a domain name such as bot.example.org")
         return value
 
     @field_validator("log_level")
@@ -73,6 +192,47 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @field_validator("reminder_leads")
+    @classmethod
+    def _leads_shape(cls, value: str) -> str:
+        parse_leads(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str) -> str:
+        if value.strip():
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise ValueError("must look like 21:00-08:00, or be empty for none")
+            parse_clock_time(start), parse_clock_time(end)
+        return value
+
+    @field_validator("digest_weekday")
+    @classmethod
+    def _weekday_shape(cls, value: str) -> str:
+        value = value.strip().lower()[:3]
+        if value not in WEEKDAYS:
+            raise ValueError("must be a weekday such as mon")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time_shape(cls, value: str) -> str:
+        parse_clock_time(value)
+        return value
+
+    @cached_property
+    def leads(self) -> tuple[timedelta, ...]:
+        return parse_leads(self.reminder_leads)
+
+    @cached_property
+    def quiet(self) -> tuple[time, time] | None:
+        if not self.quiet_hours.strip():
+            return None
+        start, _, end = self.quiet_hours.partition("-")
+        return parse_clock_time(start), parse_clock_time(end)
+
     @cached_property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
@@ -81,6 +241,31 @@ class Settings(BaseSettings):
     def admins(self) -> frozenset[tuple[str, str]]:
         pairs = (item.strip().partition(":") for item in self.admin_ids.split(","))
         return frozenset((t, u) for t, _, u in pairs if t and u)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LEAD = re.compile(r"^\s*([1-9][0-9]{0,3})\s*([mhd])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_leads(value: str) -> tuple[timedelta, ...]:
+    """Parse reminder lead times such as "24h,2h,30m" into timedeltas, longest first."""
+    leads = set()
+    for part in value.split(","):
+        match = _LEAD.match(part)
+        if not match:
+            raise ValueError("must be lead times such as 24h,2h or 30m, separated by commas")
+        leads.add(timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+    return tuple(sorted(leads, reverse=True))
+
+
+def parse_clock_time(value: str) -> time:
+    """Parse "HH:MM" (24-hour clock)."""
+    try:
+        hours, minutes = value.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"{value.strip()!r} is not a time such as 08:00") from None
 
 
 class SettingsError(Exception):

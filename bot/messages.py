@@ -19,6 +19,10 @@ class Incoming:
     # "private" for a one-to-one chat; the bot only talks to people one to one.
     chat_kind: str = "private"
     chat_key: str | None = None
+    # Who the user says they are. Never stored, except when they agree to share it with an
+    # organisation ("I'd like to help").
+    display_name: str | None = None
+    handle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

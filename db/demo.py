@@ -26,6 +26,7 @@ from db.models import (
     OfferTranslation,
     Organisation,
 )
+from db.search import reindex_all
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "kaiserslautern.json"
 
@@ -75,9 +76,10 @@ def load_city(
                     "contact": item.get("contact", ""),
                     "created_at": now,
                     "updated_at": now,
+                    "published_at": now,
                 },
                 source_id=item["source_id"],
-                keep=("created_at",),
+                keep=("created_at", "published_at"),
             )
             session.flush()
             for locale, texts in item.get("translations", {}).items():
@@ -95,9 +97,10 @@ def load_city(
                     "capacity": item.get("capacity"),
                     "created_at": now,
                     "updated_at": now,
+                    "published_at": now,
                 },
                 source_id=item["source_id"],
-                keep=("created_at",),
+                keep=("created_at", "published_at"),
             )
             session.flush()
             for locale, texts in item.get("translations", {}).items():
@@ -105,6 +108,7 @@ def load_city(
     except (KeyError, TypeError, ValueError) as exc:
         raise CityDataError(f"{path}: unexpected shape near {exc!r}") from None
     session.flush()
+    reindex_all(session)
     return LoadReport(
         len(organisations),
         len(categories),

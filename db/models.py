@@ -65,6 +65,11 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True)
     # True while the user has paused every message the bot would send on its own (/stop).
     paused: bool = Field(default=False)
+    # How news of followed topics reaches the user: "digest" (weekly) or "instant".
+    alert_mode: str = Field(default="digest", max_length=16)
+    # When the user agreed to the privacy notice; until then only the id is stored.
+    consent_at: datetime | None = utc_column(nullable=True)
+    digest_sent_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     last_seen_at: datetime = utc_column()
 
@@ -128,6 +133,7 @@ class Offer(SQLModel, table=True):
     status: str = Field(default=ItemStatus.PUBLISHED, max_length=16)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    published_at: datetime | None = utc_column(nullable=True, index=True)
 
 
 class Event(SQLModel, table=True):
@@ -155,6 +161,7 @@ class Event(SQLModel, table=True):
     status: str = Field(default=ItemStatus.PUBLISHED, max_length=16)
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    published_at: datetime | None = utc_column(nullable=True, index=True)
 
 
 class OfferTranslation(SQLModel, table=True):
@@ -209,3 +216,161 @@ class ConversationState(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     menu: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = utc_column()
+
+
+class AttendanceStatus(StrEnum):
+    GOING = "going"
+    WAITING = "waiting"
+
+
+class Attendance(SQLModel, table=True):
+    """A user said "I'm going" to an event, or waits for a place when it is full."""
+
+    __tablename__ = "attendances"
+    __table_args__ = (
+        UniqueConstraint("user_id", "event_id"),
+        Index("ix_attendances_event_status", "event_id", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    event_id: int = Field(foreign_key="events.id", ondelete="CASCADE")
+    status: str = Field(max_length=16)
+    created_at: datetime = utc_column()
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"  # gave up after the last attempt
+    DROPPED = "dropped"  # no longer worth sending (event started, user gone or paused)
+    SKIPPED = "skipped"  # superseded before it was due (an earlier reminder after downtime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message the bot sends on its own. Its text is rendered in the recipient's language
+    when it is sent, from `kind` and `payload`."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "transport", "next_attempt_at"),
+        Index("ix_outbox_user", "user_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    transport: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    # The event a reminder or change notice is about, so changes can find its queued messages.
+    event_id: int | None = Field(default=None, index=True)
+    # The broadcast a message belongs to, for its progress and final report.
+    broadcast_id: int | None = Field(default=None, index=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = utc_column()
+    claimed_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=200)
+
+
+class JobMark(SQLModel, table=True):
+    """Small named facts the scheduler keeps: how far a job got, and who holds delivery."""
+
+    __tablename__ = "job_marks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(default="", max_length=200)
+    moment: datetime | None = utc_column(nullable=True)
+
+
+class RoleName(StrEnum):
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+
+
+class Role(SQLModel, table=True):
+    """An admin, or a coordinator of one organisation (one row per organisation)."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("user_id", "role", "organisation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    role: str = Field(max_length=16)
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id",
+                                        ondelete="CASCADE")
+    created_at: datetime = utc_column()
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time, expiring code that makes whoever redeems it a coordinator."""
+
+    __tablename__ = "invitations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    organisation_id: int = Field(foreign_key="organisations.id", ondelete="CASCADE")
+    created_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = utc_column()
+    expires_at: datetime = utc_column()
+    used_at: datetime | None = utc_column(nullable=True)
+    used_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+
+
+class BroadcastStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(SQLModel, table=True):
+    """An announcement to an audience; `texts` maps a locale to the text in it (German first)."""
+
+    __tablename__ = "broadcasts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id",
+                                        ondelete="SET NULL")
+    audience: str = Field(max_length=16)
+    audience_id: int | None = None
+    texts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=BroadcastStatus.SCHEDULED, max_length=16)
+    recipients: int = 0
+    send_at: datetime = utc_column()
+    created_at: datetime = utc_column()
+    finished_at: datetime | None = utc_column(nullable=True)
+
+
+class HelpRequest(SQLModel, table=True):
+    """A resident asked to be contacted about an offer and agreed to share these details."""
+
+    __tablename__ = "help_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    offer_id: int = Field(foreign_key="offers.id", ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisations.id", index=True, ondelete="CASCADE")
+    shared_name: str = Field(default="", max_length=200)
+    shared_contact: str = Field(default="", max_length=200)
+    consent_at: datetime = utc_column()
+    created_at: datetime = utc_column()
+    answered_at: datetime | None = utc_column(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what as a coordinator or admin; `detail` never holds residents' data."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True,
+                                 ondelete="SET NULL")
+    action: str = Field(max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = utc_column()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from db.models import (
     Category,
@@ -54,7 +55,7 @@ def get_or_create_user(
         session.add(user)
     user.last_seen_at = now
     user.active = True  # whoever writes to us can be written to again
-    if language_hint:
+    if language_hint and user.consent_at is not None:
         user.language_hint = language_hint[:16]
     session.flush()
     return user, created
@@ -101,7 +102,14 @@ def districts_with_offers(session: Session) -> list[tuple[District, int]]:
     return [(district, int(n)) for district, n in rows]
 
 
-def _page_of(session: Session, query, count_query, *, page: int, size: int) -> Page:
+def _page_of(
+    session: Session,
+    query: SelectOfScalar[Any],
+    count_query: SelectOfScalar[int],
+    *,
+    page: int,
+    size: int,
+) -> Page[Any]:
     total = int(session.exec(count_query).one())
     pages = max(1, -(-total // size))
     page = min(max(page, 0), pages - 1)

@@ -10,6 +10,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", N_("How to use this bot")),
     ("offers", N_("Volunteer offers by topic or district")),
     ("events", N_("Upcoming events")),
+    ("search", N_("Search offers and events")),
     ("language", N_("Change the language")),
     ("settings", N_("Your settings")),
     ("privacy", N_("What is stored about you")),

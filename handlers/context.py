@@ -23,6 +23,8 @@ class Context:
     settings: Settings
     translations: Translations
     incoming: Incoming
+    # Set when the user erased themselves during this update: nothing of them is written back.
+    user_deleted: bool = False
 
     def switch_locale(self, locale: str) -> None:
         """Make `locale` the user's language, for this reply and every later one."""

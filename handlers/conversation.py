@@ -7,34 +7,60 @@ import logging
 import re
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 # Importing the flow modules registers their handlers on the router.
+import handlers.admin
+import handlers.attendance
+import handlers.broadcasts
+import handlers.calendar
+import handlers.coordinator
 import handlers.events
 import handlers.help
+import handlers.help_requests
 import handlers.language
 import handlers.menu
 import handlers.offers
+import handlers.privacy
+import handlers.search
 import handlers.settings
-import handlers.start  # noqa: F401
+import handlers.start
+import handlers.subscriptions  # noqa: F401
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.i18n import Translations, Translator, negotiate_locale
+from bot.logref import UserRefs
 from bot.messages import Button, Incoming, Reply
 from db.engine import session_scope
-from db.models import User
+from db.models import OutboxMessage, User
+from db.outbox import drop_pending_for_user, mark_dropped
 from db.queries import get_or_create_user, get_state
 from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
+from handlers.flood import FloodGate
+from handlers.notices import render_notice
 from handlers.router import Router, router
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A rendered outbox message: to whom, and what."""
+
+    user_key: str
+    replies: list[Reply]
+
 
 MAX_TEXT_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -70,6 +96,8 @@ class Conversation:
         # The last known language of recent users, to say "try again later" in it when the
         # database cannot be read.
         self._recent_locales: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._flood = FloodGate(clock, burst=settings.flood_burst)
+        self.user_ref = UserRefs(settings.log_hash_key)
         self._words = command_words([self.translations.get(code) for code in SUPPORTED_LOCALES])
         # Group chats already told that the bot only talks one to one (kept for this process).
         self._groups_told: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -79,6 +107,47 @@ class Conversation:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.handle, incoming)
 
+    async def run_db(self, function: Callable[..., T], /, *args: Any) -> T:
+        """Run database work on the conversation's database thread, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(function, *args))
+
+    def render_notice(self, message_id: int) -> Notice | None:
+        """Render a queued message for its recipient, in their language, at send time.
+
+        Returns None, after marking the row dropped, when it should not be sent any more.
+        Rendering records the notice's buttons as the user's last menu, so a typed "1" on a
+        messenger without buttons answers the reminder it came with.
+        """
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, message_id)
+            user = session.get(User, row.user_id) if row is not None else None
+            if row is None or user is None:
+                return None
+            if not user.active or user.paused:
+                mark_dropped(session, message_id=message_id, reason="user inactive or paused")
+                return None
+            state = get_state(session, user=user, now=self.clock.now())
+            locale = negotiate_locale(
+                user.locale, user.language_hint, default=self.settings.default_locale
+            )
+            ctx = Context(
+                session=session,
+                user=user,
+                state=state,
+                t=self.translations.get(locale),
+                now=self.clock.now(),
+                settings=self.settings,
+                translations=self.translations,
+                incoming=Incoming(user.transport, user.external_id),
+            )
+            replies = render_notice(ctx, row.kind, row.payload)
+            if not replies:
+                mark_dropped(session, message_id=message_id, reason="no longer relevant")
+                return None
+            self._remember_menu(ctx, replies)
+            return Notice(user.external_id, [self._finish(reply, ctx.t) for reply in replies])
+
     def deactivate(self, transport: str, user_key: str) -> None:
         """Remember that a user blocked the bot or left the messenger; nothing more goes out."""
         with session_scope(self.engine) as session:
@@ -87,7 +156,10 @@ class Conversation:
             ).first()
             if user is not None and user.active:
                 user.active = False
-                log.info("a %s user is no longer reachable; marked inactive", transport)
+                drop_pending_for_user(session, user_id=user.id or 0, reason="recipient gone")
+                log.info(
+                    "%s is no longer reachable; marked inactive", self.user_ref(transport, user_key)
+                )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -96,6 +168,13 @@ class Conversation:
         """Answer one message or button press."""
         if incoming.chat_kind != "private":
             return self._not_private(incoming)
+        verdict = self._flood.admit((incoming.transport, incoming.user_key))
+        if verdict != "ok":
+            if verdict == "drop":
+                return []
+            t = self.translations.get(self._fallback_locale(incoming))
+            text = t._("You are writing very fast. Please wait a few seconds, then try again.")
+            return [self._finish(Reply(text), t)]
         try:
             with session_scope(self.engine) as session:
                 now = self.clock.now()
@@ -107,8 +186,13 @@ class Conversation:
                     language_hint=incoming.locale_hint,
                 )
                 state = get_state(session, user=user, now=now)
+                chosen = state.data.get("flow", {}).get("locale") if state.flow else None
                 locale = negotiate_locale(
-                    user.locale, user.language_hint, default=self.settings.default_locale
+                    user.locale,
+                    chosen,
+                    user.language_hint,
+                    incoming.locale_hint,
+                    default=self.settings.default_locale,
                 )
                 ctx = Context(
                     session=session,
@@ -121,18 +205,24 @@ class Conversation:
                     incoming=incoming,
                 )
                 replies = self._route(ctx)
-                self._remember_menu(ctx, replies)
-                state.updated_at = now
+                if not ctx.user_deleted:
+                    self._remember_menu(ctx, replies)
+                    state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)
                 return [self._finish(reply, ctx.t) for reply in replies]
         except OperationalError:
-            log.exception("database unavailable while answering a %s message", incoming.transport)
+            log.exception(
+                "database unavailable while answering %s",
+                self.user_ref(incoming.transport, incoming.user_key),
+            )
             t = self.translations.get(self._fallback_locale(incoming))
             text = t._("Sorry, I cannot answer right now. Please try again in a few minutes.")
             return [self._finish(Reply(text), t)]
         except Exception:
             # A bug of ours: log it with context, never show a traceback, keep serving.
-            log.exception("failed to answer a %s message", incoming.transport)
+            log.exception(
+                "failed to answer %s", self.user_ref(incoming.transport, incoming.user_key)
+            )
             t = self.translations.get(self._fallback_locale(incoming))
             text = t._("Sorry, something went wrong on my side. Please try again, or send /menu.")
             return [self._finish(Reply(text), t)]
@@ -174,7 +264,8 @@ class Conversation:
         flow = self.routes.text_steps.get(ctx.state.flow or "")
         # In a flow that asks for free text, what the user types is its answer; outside one, a
         # command word ("hilfe", "مساعدة") or a menu number ("2") presses what it names.
-        if flow is not None and ctx.state.flow in self.routes.free_text_flows:
+        wants_text = self.routes.free_text.get(ctx.state.flow or "")
+        if flow is not None and wants_text is not None and wants_text(ctx.state):
             return flow(ctx, text)
         word = self._words.get(normalise_word(text)) if len(text) <= 40 else None
         if word is not None:
@@ -196,13 +287,14 @@ class Conversation:
         return self.routes.call(ctx, parsed.name, *parsed.args)
 
     def _run_command(self, ctx: Context, name: str, argument: str) -> list[Reply]:
-        if name == "start":
-            return self.routes.call(ctx, "start_command", argument)
+        if name in self.routes.argument_commands:
+            return self.routes.call(ctx, self.routes.argument_commands[name], argument)
         target = self.routes.commands.get(name)
         if target is None:
             return self.routes.call(ctx, "not_understood", f"/{name}")
         ctx.state.data = {**ctx.state.data, "screen": target}
-        ctx.end_flow()
+        if ctx.user.consent_at is not None:  # a command leaves a flow, but not the onboarding
+            ctx.end_flow()
         return self.routes.call(ctx, target)
 
     def _press_number(self, ctx: Context, number: int) -> list[Reply]:
@@ -225,17 +317,24 @@ class Conversation:
 
     def _unsupported(self, ctx: Context) -> list[Reply]:
         text = ctx.t._("I can only read text messages. Please choose from the menu.")
-        return [Reply(text), *self.routes.call(ctx, "menu")]
+        return self._answer_keeping_flow(ctx, text)
 
     def _empty(self, ctx: Context) -> list[Reply]:
         text = ctx.t._("Your message was empty. Type something, or choose from the menu.")
-        return [Reply(text), *self.routes.call(ctx, "menu")]
+        return self._answer_keeping_flow(ctx, text)
 
     def _too_long(self, ctx: Context) -> list[Reply]:
         text = ctx.t._(
             "That message is too long for me. Please keep it under %(limit)s characters.",
             limit=ctx.t.number(MAX_TEXT_CHARS),
         )
+        return self._answer_keeping_flow(ctx, text)
+
+    def _answer_keeping_flow(self, ctx: Context, text: str) -> list[Reply]:
+        """Answer with the menu, but leave a multi-step flow where it was: nothing is lost."""
+        if ctx.state.flow in self.routes.free_text:
+            hint = ctx.t._("Please try again, or send /menu to stop.")
+            return [Reply(f"{text}\n{hint}")]
         return [Reply(text), *self.routes.call(ctx, "menu")]
 
     # -- after the handler --------------------------------------------------------------------

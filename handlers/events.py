@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from bot.messages import Button, Place, Reply
-from db.models import Event, ItemStatus, Organisation
+from db.attendance import attendance_of, going_count, waiting_position
+from db.models import AttendanceStatus, Event, ItemStatus, Offer, Organisation
 from db.queries import event_titles, upcoming_events
 from handlers.actions import action
+from handlers.calendar import calendar_button
 from handlers.content import event_texts, untranslated_note
 from handlers.context import Context
+from handlers.roles import acts_for
 from handlers.router import router
 from handlers.ui import main_menu, menu_button, pager_row, with_page_line
 
@@ -56,7 +59,7 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
     """Show one event: when, where, who organises it, and what it is about."""
     t = ctx.t
     event = ctx.session.get(Event, event_id)
-    if event is None or event.status not in (ItemStatus.PUBLISHED, ItemStatus.CANCELLED):
+    if event is None or not visible(ctx, event):
         return [main_menu(ctx, t._("This event is no longer available."))]
     organisation = ctx.session.get(Organisation, event.organisation_id)
     texts = event_texts(ctx, event)
@@ -91,5 +94,56 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
         lines.append(t.isolate(texts.summary))
     if texts.description:
         lines.append(t.isolate(texts.description))
+    rows: list[tuple[Button, ...]] = []
+    if event.status == ItemStatus.PUBLISHED:
+        status_line, sign_up = _attendance(ctx, event)
+        lines.append(status_line)
+        if sign_up is not None:
+            rows.append((sign_up,))
+    if event.status in (ItemStatus.PUBLISHED, ItemStatus.CANCELLED):
+        rows.append((calendar_button(ctx, event_id),))
     back = Button(t.pgettext("button", "◀ All events"), action("events"))
-    return [Reply("\n\n".join(lines), buttons=((back,), (menu_button(t),)), place=place)]
+    rows.extend([(back,), (menu_button(t),)])
+    return [Reply("\n\n".join(lines), buttons=tuple(rows), place=place)]
+
+
+def visible(ctx: Context, item: Event | Offer) -> bool:
+    """Published and cancelled items show to everyone; drafts only to their coordinators."""
+    if item.status in (ItemStatus.PUBLISHED, ItemStatus.CANCELLED):
+        return True
+    return item.status == ItemStatus.DRAFT and acts_for(ctx, item.organisation_id)
+
+
+def _attendance(ctx: Context, event: Event) -> tuple[str, Button | None]:
+    """Say how many are going and where the user stands, and offer what they can do."""
+    t = ctx.t
+    assert event.id is not None and ctx.user.id is not None
+    count = going_count(ctx.session, event_id=event.id)
+    lines = [t.ngettext("%(count)s person is going.", "%(count)s people are going.", count)]
+    full = event.capacity is not None and count >= event.capacity
+    if event.capacity is not None:
+        if full:
+            lines.append(t._("The event is full; you can join the waiting list."))
+        else:
+            free = event.capacity - count
+            lines.append(t.ngettext("%(count)s place left.", "%(count)s places left.", free))
+    mine = attendance_of(ctx.session, user_id=ctx.user.id, event_id=event.id)
+    started = event.starts_at <= ctx.now
+    if mine is not None and mine.status == AttendanceStatus.GOING:
+        lines.append(t._("You are going."))
+        button = Button(t.pgettext("button", "❌ Can't come"), action("nogo", event.id))
+    elif mine is not None:
+        lines.append(
+            t._(
+                "You are number %(position)s on the waiting list.",
+                position=t.number(waiting_position(ctx.session, attendance=mine)),
+            )
+        )
+        button = Button(t.pgettext("button", "❌ Leave the waiting list"), action("nogo", event.id))
+    elif started:
+        button = None
+    elif full:
+        button = Button(t.pgettext("button", "⏳ Join the waiting list"), action("go", event.id))
+    else:
+        button = Button(t.pgettext("button", "✋ I'm going"), action("go", event.id))
+    return " ".join(lines), button

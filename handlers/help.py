@@ -17,7 +17,11 @@ def show_help(ctx: Context) -> list[Reply]:
         t._("Tap a button, or type the number in front of an option."),
         t._("/offers shows volunteer offers by topic or district."),
         t._("/events shows upcoming events."),
+        t._("/search finds offers and events; you can also just type what you are looking for."),
+        t._("/subscriptions shows what you follow and the events you go to."),
         t._("/language changes the language."),
+        t._("/stop pauses the messages I send on my own; /start turns them back on."),
+        t._("/privacy tells you what I store; /mydata sends you a copy and /delete erases it."),
         t._("/menu brings you back to the main menu."),
     ]
     return [main_menu(ctx, "\n".join(lines))]

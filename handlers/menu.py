@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.messages import Reply
 from handlers.context import Context
 from handlers.router import router
+from handlers.search import run_search
 from handlers.ui import main_menu
 
 
@@ -22,7 +23,9 @@ def stale_button(ctx: Context) -> list[Reply]:
 
 
 @router.on_action("not_understood", str, internal=True)
-def not_understood(ctx: Context, _text: str) -> list[Reply]:
-    """Answer text the bot cannot make sense of, and offer the menu."""
+def not_understood(ctx: Context, text: str) -> list[Reply]:
+    """Search for typed text that is no command; answer an unknown command with the menu."""
+    if not text.startswith("/"):
+        return run_search(ctx, text)
     text = ctx.t._("Sorry, I did not understand that. Choose from the menu, or send /help.")
     return [main_menu(ctx, text)]

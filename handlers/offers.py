@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.messages import Button, Place, Reply
-from db.models import Category, District, ItemStatus, Offer, Organisation
+from db.models import Category, District, ItemStatus, Offer, Organisation, SubscriptionKind
 from db.queries import (
+    Page,
     categories_with_offers,
     districts_with_offers,
     offer_titles,
@@ -13,7 +14,9 @@ from db.queries import (
 from handlers.actions import action
 from handlers.content import offer_texts, untranslated_note
 from handlers.context import Context
+from handlers.events import visible
 from handlers.router import router
+from handlers.subscriptions import find_subscription, follow_button
 from handlers.ui import main_menu, menu_button, name_in, pager_row, with_page_line
 
 PAGE_SIZE = 5
@@ -97,7 +100,8 @@ def offers_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
         topic=name_in(category.names, ctx.t.locale, category.slug),
     )
     back = Button(ctx.t.pgettext("button", "◀ Topics"), action("ocats"))
-    return [_offer_list(ctx, heading, found, ("oc", category_id), back)]
+    follow = follow_button(ctx, SubscriptionKind.CATEGORY, category_id)
+    return [_offer_list(ctx, heading, found, ("oc", category_id), back, follow)]
 
 
 @router.on_action("od", int, int)
@@ -114,10 +118,18 @@ def offers_in_district(ctx: Context, district_id: int, page: int) -> list[Reply]
         district=name_in(district.names, ctx.t.locale, district.slug),
     )
     back = Button(ctx.t.pgettext("button", "◀ Districts"), action("odists"))
-    return [_offer_list(ctx, heading, found, ("od", district_id), back)]
+    follow = follow_button(ctx, SubscriptionKind.DISTRICT, district_id)
+    return [_offer_list(ctx, heading, found, ("od", district_id), back, follow)]
 
 
-def _offer_list(ctx: Context, heading: str, found, pager: tuple[str, int], back: Button) -> Reply:
+def _offer_list(
+    ctx: Context,
+    heading: str,
+    found: Page[Offer],
+    pager: tuple[str, int],
+    back: Button,
+    follow: Button,
+) -> Reply:
     t = ctx.t
     if not found.items:
         return Reply(t._("There are no offers here yet."), buttons=((back, menu_button(t)),))
@@ -130,6 +142,7 @@ def _offer_list(ctx: Context, heading: str, found, pager: tuple[str, int], back:
     ]
     if nav := pager_row(t, found, *pager):
         rows.append(nav)
+    rows.append((follow,))
     rows.append((back, menu_button(t)))
     return Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)
 
@@ -139,7 +152,7 @@ def offer_detail(ctx: Context, offer_id: int) -> list[Reply]:
     """Show one offer: who, what you do, when, where, and whom to contact."""
     t = ctx.t
     offer = ctx.session.get(Offer, offer_id)
-    if offer is None or offer.status != ItemStatus.PUBLISHED:
+    if offer is None or offer.status == ItemStatus.CANCELLED or not visible(ctx, offer):
         return [main_menu(ctx, t._("This offer is no longer available."))]
     organisation = ctx.session.get(Organisation, offer.organisation_id)
     texts = offer_texts(ctx, offer)
@@ -165,4 +178,14 @@ def offer_detail(ctx: Context, offer_id: int) -> list[Reply]:
     if offer.contact:
         lines.append(t._("Contact: %(contact)s", contact=offer.contact))
     back = Button(t.pgettext("button", "◀ Back to the list"), action("oc", offer.category_id, 0))
-    return [Reply("\n\n".join(lines), buttons=((back,), (menu_button(t),)), place=place)]
+    rows: list[tuple[Button, ...]] = []
+    if offer.status == ItemStatus.PUBLISHED:
+        help_label = t.pgettext("button", "🙋 I'd like to help")
+        rows.append((Button(help_label, action("hr_ask", offer.id or 0)),))
+    if organisation is not None and organisation.id is not None:
+        following = find_subscription(ctx, SubscriptionKind.ORGANISATION, organisation.id)
+        if following is None:
+            label = t.pgettext("button", "🔔 Follow %(name)s", name=organisation.name)
+            rows.append((Button(label, action("fol", "g", organisation.id)),))
+    rows.extend([(back,), (menu_button(t),)])
+    return [Reply("\n\n".join(lines), buttons=tuple(rows), place=place)]

@@ -6,7 +6,9 @@ from bot.i18n import language_name
 from bot.messages import Button, Reply
 from handlers.actions import action
 from handlers.context import Context
+from handlers.privacy import privacy_buttons
 from handlers.router import router
+from handlers.start import consent_screen, notice_paragraphs
 from handlers.ui import main_menu, menu_button
 
 
@@ -51,28 +53,9 @@ def resume_messages(ctx: Context) -> list[Reply]:
     return [main_menu(ctx, ctx.t._("Messages from the bot are on again."))]
 
 
-@router.on_action("privacy", commands=("privacy",))
+@router.on_action("privacy", commands=("privacy",), before_consent=True)
 def privacy_notice(ctx: Context) -> list[Reply]:
     """Say who runs the bot, what it stores, why, for how long, and the user's rights."""
-    t = ctx.t
-    settings = ctx.settings
-    paragraphs = [
-        t._("%(operator)s runs this bot.", operator=settings.operator_name),
-        t._(
-            "I store your messenger ID, the language you chose, what you follow and the events "
-            "you plan to attend. I need this to answer you and to send you the reminders you "
-            "asked for."
-        ),
-        t._("I do not keep the texts of your messages, your name or your phone number."),
-        t._("If you do not use the bot for 12 months, your data is deleted."),
-        t._(
-            "You can ask for a copy of your data, or for its deletion, at any time: "
-            "write to %(contact)s.",
-            contact=settings.privacy_contact,
-        ),
-        t._(
-            "The messenger you use also processes data about your messages, under its own "
-            "privacy policy."
-        ),
-    ]
-    return [Reply("\n\n".join(paragraphs), buttons=((menu_button(t),),))]
+    if ctx.user.consent_at is None:
+        return [consent_screen(ctx)]
+    return [Reply("\n\n".join(notice_paragraphs(ctx)), buttons=privacy_buttons(ctx))]

@@ -1,18 +1,24 @@
-"""First contact: welcome, a short privacy note, the language; and deep links into an item."""
+"""First contact: the language, the privacy notice to agree to (or leave), and deep links.
+
+Until someone agrees, nothing but their messenger id and where they are in this conversation
+is stored: the language they pick waits in the conversation state, and their messenger's
+language hint is only used, not kept.
+"""
 
 from __future__ import annotations
 
 import re
 
-from bot.messages import Reply
+from bot.i18n import language_name
+from bot.messages import Button, Reply
 from handlers.actions import action
 from handlers.context import Context
 from handlers.router import router
 from handlers.ui import language_picker, main_menu
 
+ONBOARDING = "onboarding"
 # Deep-link payloads: o_12 opens offer 12, e_7 opens event 7 (Telegram allows A-Za-z0-9_-).
 _PAYLOAD = re.compile(r"^([oe])_([1-9][0-9]{0,8})$")
-_PAYLOAD_ACTIONS = {"o": "o", "e": "e"}
 
 
 def payload_action(payload: str) -> str | None:
@@ -20,50 +26,131 @@ def payload_action(payload: str) -> str | None:
     match = _PAYLOAD.match(payload.strip())
     if not match:
         return None
-    return action(_PAYLOAD_ACTIONS[match.group(1)], int(match.group(2)))
+    return action(match.group(1), int(match.group(2)))
 
 
-def welcome_text(ctx: Context) -> str:
+def notice_paragraphs(ctx: Context) -> list[str]:
+    """Who runs the bot, what it stores and why, for how long, the rights, the messenger."""
     t = ctx.t
-    return "\n\n".join(
-        [
-            t._(
-                "Welcome! I help you find volunteer offers and events in your city, "
-                "in your language."
-            ),
-            t._(
-                "Privacy: I store your messenger ID, your language and what you choose to "
-                "follow, only to answer you. %(operator)s runs this service; send /privacy to "
-                "read more or write to %(contact)s.",
-                operator=ctx.settings.operator_name,
-                contact=ctx.settings.privacy_contact,
-            ),
-        ]
+    settings = ctx.settings
+    return [
+        t._("%(operator)s runs this bot.", operator=settings.operator_name),
+        t._(
+            "I store your messenger ID, the language you chose, what you follow and the events "
+            "you plan to attend. I need this to answer you and to send you the reminders you "
+            "asked for."
+        ),
+        t._(
+            "I do not keep the texts of your messages. Your name and contact are passed on only "
+            "if you agree to be contacted by an organisation."
+        ),
+        t._(
+            "If you do not use the bot for %(months)s months, your data is deleted.",
+            months=t.number(round(settings.retention_inactive_days / 30.4)),
+        ),
+        t._(
+            "You can get a copy of your data with /mydata and delete it with /delete at any "
+            "time, or write to %(contact)s.",
+            contact=settings.privacy_contact,
+        ),
+        t._(
+            "The messenger you use also processes data about your messages, under its own "
+            "privacy policy."
+        ),
+    ]
+
+
+def consent_screen(ctx: Context, intro: str | None = None) -> Reply:
+    t = ctx.t
+    paragraphs = [intro] if intro else []
+    paragraphs += [*notice_paragraphs(ctx), t._("Do you agree?")]
+    return Reply(
+        "\n\n".join(paragraphs),
+        buttons=(
+            (Button(t.pgettext("button", "✅ I agree"), action("agree")),),
+            (Button(t.pgettext("button", "🌐 Another language"), action("lang")),),
+            (Button(t.pgettext("button", "✖ No, thanks"), action("decline")),),
+        ),
     )
 
 
-@router.on_action("start_command", str, internal=True)
+@router.on_action("start_command", str, internal=True, before_consent=True)
 def start(ctx: Context, payload: str) -> list[Reply]:
-    """Greet the user; a new user first picks a language, a deep link opens its item."""
+    """Greet the user; a new user first picks a language and agrees, a deep link opens its item."""
     ctx.end_flow()
-    ctx.user.paused = False  # /start is also how a paused user says "write to me again"
     target = payload_action(payload) if payload else None
-    if ctx.user.locale is None:
-        ctx.start_flow("onboarding", "language", pending=target)
-        return [language_picker(ctx, welcome_text(ctx) + "\n\n" + ctx.t._("Choose your language:"))]
+    if ctx.user.consent_at is None:
+        ctx.start_flow(ONBOARDING, "language", pending=target)
+        welcome = ctx.t._(
+            "Welcome! I help you find volunteer offers and events in your city, in your language."
+        )
+        return [language_picker(ctx, welcome + "\n\n" + ctx.t._("Choose your language:"))]
+    ctx.user.paused = False  # /start is also how a paused user says "write to me again"
+    if payload.startswith("c_"):
+        return router.call(ctx, "join_command", payload[2:])  # a coordinator invitation link
     if target:
         return router.call(ctx, *_split(target))
     return [main_menu(ctx, ctx.t._("Welcome back! What would you like to do?"))]
 
 
-def continue_after_language(ctx: Context) -> list[Reply] | None:
-    """After onboarding's language choice, open the deep-linked item if there was one."""
-    if ctx.state.flow != "onboarding":
+def onboarding_language(ctx: Context, code: str) -> list[Reply]:
+    """Show the privacy notice in the language just picked; nothing is stored yet."""
+    ctx.t = ctx.translations.get(code)
+    if ctx.state.flow != ONBOARDING:
+        ctx.start_flow(ONBOARDING)
+    flow = {**ctx.state.data.get("flow", {}), "locale": code}
+    ctx.state.data = {**ctx.state.data, "flow": flow}
+    ctx.state.step = "consent"
+    return [consent_screen(ctx)]
+
+
+@router.on_action("agree", before_consent=True)
+def agree(ctx: Context) -> list[Reply]:
+    """Record the consent and the language, then carry on where the user wanted to go."""
+    if ctx.user.consent_at is not None:
+        return [main_menu(ctx)]
+    ctx.user.consent_at = ctx.now
+    ctx.user.language_hint = (ctx.incoming.locale_hint or "")[:16] or None
+    locale = ctx.state.data.get("flow", {}).get("locale") or ctx.t.locale
+    ctx.switch_locale(locale)
+    confirmation = ctx.t._("I will write to you in %(language)s.", language=language_name(locale))
+    follow_up = continue_after_onboarding(ctx)
+    if follow_up:
+        return [Reply(confirmation), *follow_up]
+    return [main_menu(ctx, confirmation)]
+
+
+@router.on_action("decline", before_consent=True)
+def decline(ctx: Context) -> list[Reply]:
+    """Forget the user entirely."""
+    from db.privacy import erase_user
+
+    text = ctx.t._("All right. I have not kept anything about you. If you change your mind, "
+                   "send /start.")
+    ctx.session.delete(ctx.state)
+    erase_user(ctx.session, user=ctx.user)
+    ctx.user_deleted = True
+    return [Reply(text)]
+
+
+@router.on_action("consent_needed", internal=True, before_consent=True)
+def consent_needed(ctx: Context) -> list[Reply]:
+    """Answer anything else a user sends before agreeing: the step they are at, again."""
+    if ctx.state.flow == ONBOARDING and ctx.state.step == "consent":
+        return [consent_screen(ctx, ctx.t._("Please read this first and tell me if you agree."))]
+    if ctx.state.flow != ONBOARDING:
+        ctx.start_flow(ONBOARDING, "language")
+    return [language_picker(ctx, ctx.t._("Please choose your language first:"))]
+
+
+def continue_after_onboarding(ctx: Context) -> list[Reply] | None:
+    """After agreeing, open the deep-linked item if there was one."""
+    if ctx.state.flow != ONBOARDING:
         return None
     pending = ctx.state.data.get("flow", {}).get("pending")
     ctx.end_flow()
-    if isinstance(pending, str) and (name_args := _split(pending)):
-        return router.call(ctx, *name_args)
+    if isinstance(pending, str) and _PAYLOAD.match(pending.replace(":", "_")):
+        return router.call(ctx, *_split(pending))
     return None
 
 
@@ -72,7 +159,7 @@ def _split(action_id: str) -> tuple[str, int]:
     return name, int(number)
 
 
-@router.on_text("onboarding")
+@router.on_text(ONBOARDING)
 def onboarding_text(ctx: Context, _text: str) -> list[Reply]:
-    """Ask again for the language when a new user types instead of choosing one."""
-    return [language_picker(ctx, ctx.t._("Please choose your language first:"))]
+    """Ask again for the current step when a new user types instead of choosing."""
+    return consent_needed(ctx)

@@ -18,16 +18,24 @@ def menu_button(t: Translator) -> Button:
 
 def main_menu(ctx: Context, text: str | None = None) -> Reply:
     """Return the main menu, introduced by `text` or by the usual question."""
+    from handlers.roles import is_coordinator
+
     t = ctx.t
+    extra: tuple[tuple[Button, ...], ...] = ()
+    if is_coordinator(ctx):
+        extra = ((Button(t.pgettext("button", "🧰 Coordinator tools"), action("coord")),),)
     return Reply(
         text or t._("What would you like to do?"),
         buttons=(
             (Button(t.pgettext("button", "🤝 Volunteer offers"), action("offers")),),
             (Button(t.pgettext("button", "📅 Upcoming events"), action("events")),),
+            (Button(t.pgettext("button", "🔎 Search"), action("search")),),
+            (Button(t.pgettext("button", "🔔 My subscriptions"), action("subs")),),
             (
                 Button(t.pgettext("button", "🌐 Language"), action("lang")),
                 Button(t.pgettext("button", "❓ Help"), action("help")),
             ),
+            *extra,
         ),
     )
 

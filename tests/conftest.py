@@ -18,11 +18,9 @@ START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
 def make_settings(db_path: Path, **overrides: object) -> Settings:
+    defaults: dict[str, object] = {"telegram_bot_token": None, "flood_burst": 1000}
     return load_settings(
-        _env_file=None,
-        database_url=f"sqlite:///{db_path}",
-        telegram_bot_token=None,
-        **overrides,
+        _env_file=None, database_url=f"sqlite:///{db_path}", **{**defaults, **overrides}
     )
 
 

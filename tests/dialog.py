@@ -31,6 +31,12 @@ class Dialog:
             f"[{action}]",
         )
 
+    def onboard(self, locale: str) -> list[Reply]:
+        """Say /start, pick a language and agree to the privacy notice, as a new user does."""
+        self.say("/start")
+        self.press(f"lang_set:{locale}")
+        return self.press("agree")
+
     def tap(self, label_part: str) -> list[Reply]:
         """Press the button of the last answer whose label contains `label_part`."""
         return self.press(self.button(label_part))

@@ -18,8 +18,9 @@ from tests.test_dialog_browse import english
         ("x" * 100_000, "too long"),
         ("🙂🎉🤝", "did not understand"),
         ("مرحبا كيف حالك", "did not understand"),
-        ("\u200f\u202e\u2066 zero\u200bwidth", "did not understand"),
-        ("<b>bold</b> *markdown* _x_ `code`", "did not understand"),
+        # Other text is searched for; nothing matches these.
+        ("\u200f\u202e\u2066 zero\u200bwidth", "I found no offers or events"),
+        ("<b>bold</b> *markdown* _x_ `code`", "I found no offers or events"),
         ("/start@SomeOtherBot", "Welcome back"),
         ("/", "did not understand"),
     ],

@@ -5,7 +5,7 @@ from bot.transports.console import ConsoleTransport
 
 
 async def test_console_chat_numbers_press_buttons(app: App) -> None:
-    stdin = io.StringIO("2\n2\n/quit\n")
+    stdin = io.StringIO("2\n1\n2\n/quit\n")
     stdout = io.StringIO()
     await ConsoleTransport(app.conversation, stdin=stdin, stdout=stdout, locale_hint="en").run()
     out = stdout.getvalue()

@@ -8,8 +8,7 @@ from tests.dialog import Dialog, run_table
 
 def english(app: App, user: str = "alice") -> Dialog:
     dialog = Dialog(app.conversation, user=user, locale_hint="en")
-    dialog.say("/start")
-    dialog.tap("English")
+    dialog.onboard("en")
     return dialog
 
 
@@ -74,8 +73,7 @@ def test_events_in_english_with_date_and_time(app: App) -> None:
 
 def test_event_detail_in_german_uses_the_german_date(app: App) -> None:
     dialog = Dialog(app.conversation, user="bernd")
-    dialog.say("/start")
-    dialog.tap("Deutsch")
+    dialog.onboard("de")
     dialog.say("/events")
     dialog.tap(next(label for label in dialog.labels if "Demokratie" in label))
     assert re.search(
@@ -91,7 +89,8 @@ def test_the_whole_city_is_reachable_by_numbers_alone(app: App) -> None:
         dialog,
         [
             ("/start", ["Choose your language:"]),
-            ("2", ["English"]),
+            ("2", ["Do you agree?"]),
+            ("1", ["English"]),
             ("1", ["How would you like to look"]),
             ("1", ["Choose a topic:"]),
             ("1", ["in the topic"]),

@@ -141,8 +141,7 @@ def test_an_unknown_locale_falls_back_to_the_default() -> None:
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_each_language_renders_the_menu_and_an_event(app: App, locale: str) -> None:
     dialog = Dialog(app.conversation, user=f"user-{locale}")
-    dialog.say("/start")
-    dialog.press(f"lang_set:{locale}")
+    dialog.onboard(locale)
     t = app.translations.get(locale)
     menu_label = t.pgettext("button", "🤝 Volunteer offers")
     assert any(menu_label in label for label in dialog.labels)
@@ -154,8 +153,7 @@ def test_each_language_renders_the_menu_and_an_event(app: App, locale: str) -> N
 
 def test_switching_from_german_to_arabic_and_back(app: App) -> None:
     dialog = Dialog(app.conversation, user="switcher")
-    dialog.say("/start")
-    dialog.press("lang_set:de")
+    dialog.onboard("de")
     german = dialog.text
     dialog.press("lang_set:ar")
     assert dialog.last[0].rtl and RLM in dialog.text
@@ -170,10 +168,8 @@ def test_switching_from_german_to_arabic_and_back(app: App) -> None:
 def test_two_users_in_different_languages_never_mix(app: App) -> None:
     olena = Dialog(app.conversation, user="olena")
     ahmad = Dialog(app.conversation, user="ahmad")
-    olena.say("/start")
-    olena.press("lang_set:uk")
-    ahmad.say("/start")
-    ahmad.press("lang_set:ar")
+    olena.onboard("uk")
+    ahmad.onboard("ar")
     uk = app.translations.get("uk")
     ar = app.translations.get("ar")
     for _ in range(3):

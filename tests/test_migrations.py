@@ -8,13 +8,16 @@ from sqlmodel import SQLModel
 import db.models  # noqa: F401
 from db import migrate
 from db.engine import make_engine
+from db.search import include_name
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate.upgrade(engine)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
 

@@ -13,6 +13,7 @@ def test_restart_between_menu_and_number(db_path: Path, clock: FakeClock) -> Non
     dialog = Dialog(first.conversation, locale_hint="en")
     dialog.say("/start")
     dialog.say("2")  # English
+    dialog.say("1")  # I agree
     dialog.say("/offers")
     first.close()
 
@@ -34,6 +35,7 @@ def test_restart_during_onboarding_keeps_the_deep_link(
     again = App(make_settings(db_path), clock=clock)
     dialog.conversation = again.conversation
     dialog.tap("English")
+    dialog.tap("I agree")
     assert "I will write to you in English." in dialog.text
     assert "When:" in dialog.text, "the deep-linked event opens after the language choice"
     again.close()

@@ -50,8 +50,11 @@ class ConsoleTransport:
             await self._answer(line.rstrip("\n"))
 
     async def send(self, user_key: str, replies: list[Reply]) -> None:
-        if user_key == self.user_key:
-            self._print(self.render(replies))
+        """Print a reminder or announcement; one for another console user says whom it is for."""
+        text = self.render(replies)
+        if user_key != self.user_key:
+            text = f"[to {user_key}]\n{text}"
+        self._print(text)
 
     async def _answer(self, text: str) -> None:
         incoming = Incoming(self.name, self.user_key, text=text, locale_hint=self.locale_hint)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from db import models  # noqa: F401  (registers the tables on the metadata)
+from db.search import include_name
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,6 +20,7 @@ def run_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -37,12 +40,13 @@ def run_online() -> None:
         _run_with(conn)
 
 
-def _run_with(connection) -> None:
+def _run_with(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
