@@ -72,34 +72,43 @@ def get_state(session: Session, *, user: User, now: datetime) -> ConversationSta
 
 def categories_with_offers(session: Session) -> list[tuple[Category, int]]:
     """Return every category with its number of published offers, in display order."""
-    counts = (
-        select(Offer.category_id, func.count(col(Offer.id)).label("n"))
-        .where(Offer.status == ItemStatus.PUBLISHED)
-        .group_by(col(Offer.category_id))
-        .subquery()
-    )
-    rows = session.exec(
-        select(Category, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.category_id == Category.id)
-        .order_by(col(Category.position), col(Category.id))
-    ).all()
-    return [(category, int(n)) for category, n in rows]
+    return _with_offer_counts(session, Category, Offer.category_id)
 
 
 def districts_with_offers(session: Session) -> list[tuple[District, int]]:
     """Return every district with its number of published offers, in display order."""
+    return _with_offer_counts(session, District, Offer.district_id)
+
+
+def _with_offer_counts(session: Session, model: type[T], offer_column: Any) -> list[tuple[T, int]]:
     counts = (
-        select(Offer.district_id, func.count(col(Offer.id)).label("n"))
+        select(offer_column.label("target"), func.count(col(Offer.id)).label("n"))
         .where(Offer.status == ItemStatus.PUBLISHED)
-        .group_by(col(Offer.district_id))
+        .group_by(offer_column)
         .subquery()
     )
     rows = session.exec(
-        select(District, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.district_id == District.id)
-        .order_by(col(District.position), col(District.id))
+        select(model, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.target == model.id)  # type: ignore[attr-defined]
+        .order_by(col(model.position), col(model.id))  # type: ignore[attr-defined]
     ).all()
-    return [(district, int(n)) for district, n in rows]
+    return [(row, int(n)) for row, n in rows]
+
+
+def upcoming_events_of(
+    session: Session, *, organisation_ids: list[int | None], now: datetime, limit: int | None = None
+) -> list[Event]:
+    """Return the published, not yet started events of some organisations, soonest first."""
+    query = (
+        select(Event)
+        .where(
+            col(Event.organisation_id).in_(organisation_ids),
+            Event.status == ItemStatus.PUBLISHED,
+            col(Event.starts_at) > now,
+        )
+        .order_by(col(Event.starts_at))
+    )
+    return list(session.exec(query.limit(limit) if limit else query).all())
 
 
 def _page_of(

@@ -18,8 +18,8 @@ from db.models import (
     ConversationState,
     District,
     Event,
-    ItemStatus,
 )
+from db.queries import upcoming_events_of
 from db.roles import audit
 from handlers.actions import action
 from handlers.context import Context
@@ -85,18 +85,8 @@ def pick_target(ctx: Context, kind: str) -> list[Reply]:
         choices = [(o.id, o.name) for o in organisations(ctx)]
     elif kind == "e":
         mine = [o.id for o in organisations(ctx)]
-        choices = [
-            (e.id, e.title)
-            for e in ctx.session.exec(
-                select(Event)
-                .where(
-                    col(Event.organisation_id).in_(mine),
-                    Event.status == ItemStatus.PUBLISHED,
-                    col(Event.starts_at) > ctx.now,
-                )
-                .order_by(col(Event.starts_at))
-            )
-        ]
+        events = upcoming_events_of(ctx.session, organisation_ids=mine, now=ctx.now)
+        choices = [(e.id, e.title) for e in events]
     else:
         return router.call(ctx, "stale")
     rows = [(Button(label, action("bc_aud", kind, item_id or 0)),) for item_id, label in choices]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from db.models import Event, Offer
+from db.models import Event, EventTranslation, Offer, OfferTranslation
 from db.queries import event_translation, offer_translation
 from handlers.context import Context
 from handlers.ui import language_in
@@ -20,24 +21,35 @@ class Texts:
 
 def offer_texts(ctx: Context, offer: Offer) -> Texts:
     assert offer.id is not None
-    locale = ctx.t.locale
-    if locale != offer.locale:
-        found = offer_translation(ctx.session, offer_id=offer.id, locale=locale)
-        if found:
-            return Texts(found.title, found.summary, found.description, None)
-        return Texts(offer.title, offer.summary, offer.description, offer.locale)
-    return Texts(offer.title, offer.summary, offer.description, None)
+    return _texts(
+        ctx,
+        offer,
+        lambda locale: offer_translation(ctx.session, offer_id=offer.id or 0, locale=locale),
+    )
 
 
 def event_texts(ctx: Context, event: Event) -> Texts:
     assert event.id is not None
+    return _texts(
+        ctx,
+        event,
+        lambda locale: event_translation(ctx.session, event_id=event.id or 0, locale=locale),
+    )
+
+
+def _texts(
+    ctx: Context,
+    item: Offer | Event,
+    translation: Callable[[str], OfferTranslation | EventTranslation | None],
+) -> Texts:
+    """Pick the reader's translation, or the original marked with its language."""
     locale = ctx.t.locale
-    if locale != event.locale:
-        found = event_translation(ctx.session, event_id=event.id, locale=locale)
-        if found:
-            return Texts(found.title, found.summary, found.description, None)
-        return Texts(event.title, event.summary, event.description, event.locale)
-    return Texts(event.title, event.summary, event.description, None)
+    if locale == item.locale:
+        return Texts(item.title, item.summary, item.description, None)
+    found = translation(locale)
+    if found:
+        return Texts(found.title, found.summary, found.description, None)
+    return Texts(item.title, item.summary, item.description, item.locale)
 
 
 def untranslated_note(ctx: Context, texts: Texts) -> str | None:

@@ -22,6 +22,7 @@ from db.models import (
     Subscription,
     SubscriptionKind,
 )
+from db.queries import upcoming_events_of
 from db.roles import audit
 from handlers.actions import action
 from handlers.context import Context
@@ -439,15 +440,7 @@ def my_items(ctx: Context, page: int) -> list[Reply]:
             col(Offer.organisation_id).in_(mine), Offer.status == ItemStatus.PUBLISHED
         )
     ).all()
-    events = ctx.session.exec(
-        select(Event)
-        .where(
-            col(Event.organisation_id).in_(mine),
-            Event.status == ItemStatus.PUBLISHED,
-            col(Event.starts_at) > ctx.now,
-        )
-        .order_by(col(Event.starts_at))
-    ).all()
+    events = upcoming_events_of(ctx.session, organisation_ids=mine, now=ctx.now)
     items = [("e", e.id, f"📅 {e.title}") for e in events] + [
         ("o", o.id, f"🤝 {o.title}") for o in offers
     ]
@@ -712,16 +705,9 @@ def numbers(ctx: Context) -> list[Reply]:
                     name=name_in(category.names, t.locale, category.slug),
                 )
             )
-    events = ctx.session.exec(
-        select(Event)
-        .where(
-            col(Event.organisation_id).in_([o.id for o in mine]),
-            Event.status == ItemStatus.PUBLISHED,
-            col(Event.starts_at) > ctx.now,
-        )
-        .order_by(col(Event.starts_at))
-        .limit(10)
-    ).all()
+    events = upcoming_events_of(
+        ctx.session, organisation_ids=[o.id for o in mine], now=ctx.now, limit=10
+    )
     for event in events:
         lines.append(
             t.ngettext(
