@@ -301,8 +301,9 @@ class Role(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     role: str = Field(max_length=16)
-    organisation_id: int | None = Field(default=None, foreign_key="organisations.id",
-                                        ondelete="CASCADE")
+    organisation_id: int | None = Field(
+        default=None, foreign_key="organisations.id", ondelete="CASCADE"
+    )
     created_at: datetime = utc_column()
 
 
@@ -335,8 +336,9 @@ class Broadcast(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     sender_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    organisation_id: int | None = Field(default=None, foreign_key="organisations.id",
-                                        ondelete="SET NULL")
+    organisation_id: int | None = Field(
+        default=None, foreign_key="organisations.id", ondelete="SET NULL"
+    )
     audience: str = Field(max_length=16)
     audience_id: int | None = None
     texts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -369,8 +371,9 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, primary_key=True)
-    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True,
-                                 ondelete="SET NULL")
+    actor_id: int | None = Field(
+        default=None, foreign_key="users.id", index=True, ondelete="SET NULL"
+    )
     action: str = Field(max_length=32)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = utc_column()

@@ -20,9 +20,12 @@ def is_admin(session: Session, *, user: User, admins: frozenset[tuple[str, str]]
     """Tell whether the user is an admin, by configuration or by an admin role."""
     if (user.transport, user.external_id) in admins:
         return True
-    return session.exec(
-        select(Role.id).where(Role.user_id == user.id, Role.role == RoleName.ADMIN)
-    ).first() is not None
+    return (
+        session.exec(
+            select(Role.id).where(Role.user_id == user.id, Role.role == RoleName.ADMIN)
+        ).first()
+        is not None
+    )
 
 
 def coordinated_organisations(
@@ -47,17 +50,21 @@ def may_act_for(
     """Check, on the server, whether the user may act for this organisation."""
     if is_admin(session, user=user, admins=admins):
         return True
-    return session.exec(
-        select(Role.id).where(
-            Role.user_id == user.id,
-            Role.role == RoleName.COORDINATOR,
-            Role.organisation_id == organisation_id,
-        )
-    ).first() is not None
+    return (
+        session.exec(
+            select(Role.id).where(
+                Role.user_id == user.id,
+                Role.role == RoleName.COORDINATOR,
+                Role.organisation_id == organisation_id,
+            )
+        ).first()
+        is not None
+    )
 
 
-def grant(session: Session, *, user: User, role: str, organisation_id: int | None,
-          now: datetime) -> bool:
+def grant(
+    session: Session, *, user: User, role: str, organisation_id: int | None, now: datetime
+) -> bool:
     """Give a role; return False if the user had it already."""
     exists = session.exec(
         select(Role.id).where(
@@ -72,8 +79,9 @@ def grant(session: Session, *, user: User, role: str, organisation_id: int | Non
     return True
 
 
-def create_invitation(session: Session, *, organisation: Organisation, created_by: User | None,
-                      now: datetime) -> Invitation:
+def create_invitation(
+    session: Session, *, organisation: Organisation, created_by: User | None, now: datetime
+) -> Invitation:
     """Create a one-time coordinator invitation for an organisation, valid for a week."""
     assert organisation.id is not None
     invitation = Invitation(
@@ -108,15 +116,29 @@ def redeem_invitation(session: Session, *, code: str, user: User, now: datetime)
     organisation = session.get(Organisation, invitation.organisation_id)
     invitation.used_at = now
     invitation.used_by = user.id
-    grant(session, user=user, role=RoleName.COORDINATOR,
-          organisation_id=invitation.organisation_id, now=now)
-    audit(session, actor=user, action="invitation_redeemed",
-          detail={"organisation_id": invitation.organisation_id}, now=now)
+    grant(
+        session,
+        user=user,
+        role=RoleName.COORDINATOR,
+        organisation_id=invitation.organisation_id,
+        now=now,
+    )
+    audit(
+        session,
+        actor=user,
+        action="invitation_redeemed",
+        detail={"organisation_id": invitation.organisation_id},
+        now=now,
+    )
     return Redemption("ok", organisation)
 
 
-def audit(session: Session, *, actor: User | None, action: str, detail: dict[str, Any],
-          now: datetime) -> None:
+def audit(
+    session: Session, *, actor: User | None, action: str, detail: dict[str, Any], now: datetime
+) -> None:
     """Record what a coordinator or admin did; `detail` holds ids and counts, never texts."""
-    session.add(AuditEntry(actor_id=actor.id if actor else None, action=action, detail=detail,
-                           created_at=now))
+    session.add(
+        AuditEntry(
+            actor_id=actor.id if actor else None, action=action, detail=detail, created_at=now
+        )
+    )

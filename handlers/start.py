@@ -125,8 +125,9 @@ def decline(ctx: Context) -> list[Reply]:
     """Forget the user entirely."""
     from db.privacy import erase_user
 
-    text = ctx.t._("All right. I have not kept anything about you. If you change your mind, "
-                   "send /start.")
+    text = ctx.t._(
+        "All right. I have not kept anything about you. If you change your mind, send /start."
+    )
     ctx.session.delete(ctx.state)
     erase_user(ctx.session, user=ctx.user)
     ctx.user_deleted = True
