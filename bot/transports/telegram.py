@@ -291,7 +291,10 @@ class TelegramTransport:
         if message is None or user is None or user.is_bot:
             return
         incoming = Incoming(
-            self.name, str(user.id), text=message.text, locale_hint=user.language_code,
+            self.name,
+            str(user.id),
+            text=message.text,
+            locale_hint=user.language_code,
             **_profile(user),
         )
         replies = await self._ask_core(incoming)
@@ -342,7 +345,10 @@ class TelegramTransport:
             return
         user = query.from_user
         incoming = Incoming(
-            self.name, str(user.id), action=query.data or "", locale_hint=user.language_code,
+            self.name,
+            str(user.id),
+            action=query.data or "",
+            locale_hint=user.language_code,
             **_profile(user),
         )
         try:
