@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from bot.clock import Clock
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure, Transport
 from db.engine import session_scope
@@ -33,6 +35,10 @@ from handlers.conversation import Conversation
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "delivery"
+# While the database cannot be written (locked past its busy timeout, read-only), the outcome
+# of a message in hand is recorded again after these pauses (doubling up to the longest).
+RECORD_RETRY_FIRST = 0.1
+RECORD_RETRY_LONGEST = 5.0
 
 
 class Pacer:
@@ -116,6 +122,9 @@ class DeliveryWorker:
         while not self._stopped:
             ids = await self.conversation.run_db(self._claim)
             for message_id in ids:
+                if self._stopped:
+                    # The rest stay claimed; once the claim is old, whoever delivers sends them.
+                    break
                 await self._deliver(message_id)
             handled += len(ids)
             if len(ids) < self.batch:
@@ -135,7 +144,7 @@ class DeliveryWorker:
             notice = await run_db(self.conversation.render_notice, message_id)
         except Exception as exc:
             log.exception("could not render outbox message %s", message_id)
-            await run_db(self._failed, message_id, f"render: {type(exc).__name__}")
+            await self._record(self._failed, message_id, f"render: {type(exc).__name__}")
             return
         if notice is None:
             return
@@ -144,17 +153,40 @@ class DeliveryWorker:
             await self.transport.send(notice.user_key, notice.replies)
         except RetryLater as exc:
             self.pacer.pause(exc.retry_after)
-            await run_db(self._retry, message_id, exc.retry_after)
+            await self._record(self._retry, message_id, exc.retry_after)
         except RecipientGone:
-            await run_db(self.conversation.deactivate, self.transport.name, notice.user_key)
-            await run_db(self._drop, message_id, "recipient gone")
+            await self._record(self.conversation.deactivate, self.transport.name, notice.user_key)
+            await self._record(self._drop, message_id, "recipient gone")
         except TemporaryFailure as exc:
-            await run_db(self._failed, message_id, f"temporary: {exc}")
+            await self._record(self._failed, message_id, f"temporary: {exc}")
         except Exception as exc:
             log.exception("unexpected error sending outbox message %s", message_id)
-            await run_db(self._failed, message_id, type(exc).__name__)
+            await self._record(self._failed, message_id, type(exc).__name__)
         else:
-            await run_db(self._sent, message_id)
+            await self._record(self._sent, message_id)
+
+    async def _record(self, step: Callable[..., object], *args: object) -> None:
+        """Record the outcome of a message in hand, waiting for the database if it is away.
+
+        Giving up would leave the row claimed: a message already sent would go out again once
+        its claim expires, and the rest of the batch would wait for that too.
+        """
+        pause = RECORD_RETRY_FIRST
+        while True:
+            try:
+                await self.conversation.run_db(step, *args)
+                return
+            except OperationalError as exc:
+                if self._stopped:
+                    raise  # the claim expires and the row is sent again by the next process
+                if pause == RECORD_RETRY_FIRST:
+                    log.warning(
+                        "%s delivery: cannot record an outcome (%s); trying again until I can",
+                        self.transport.name,
+                        exc.orig if exc.orig is not None else exc,
+                    )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_LONGEST)
 
     def _sent(self, message_id: int) -> None:
         with session_scope(self.conversation.engine) as session:
