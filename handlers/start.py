@@ -122,13 +122,20 @@ def agree(ctx: Context) -> list[Reply]:
 
 @router.on_action("decline", before_consent=True)
 def decline(ctx: Context) -> list[Reply]:
-    """Forget the user entirely."""
+    """Forget the user entirely: only before they agreed (an old button must not erase anyone)."""
+    from sqlalchemy import inspect
+
     from db.privacy import erase_user
 
+    if ctx.user.consent_at is not None:
+        return router.call(ctx, "stale")
     text = ctx.t._(
         "All right. I have not kept anything about you. If you change your mind, send /start."
     )
-    ctx.session.delete(ctx.state)
+    if inspect(ctx.state).persistent:
+        ctx.session.delete(ctx.state)
+    else:  # a first update: the state was only just added
+        ctx.session.expunge(ctx.state)
     erase_user(ctx.session, user=ctx.user)
     ctx.user_deleted = True
     return [Reply(text)]

@@ -157,3 +157,13 @@ def test_a_group_chat_is_told_once_to_write_privately(app: App) -> None:
     first = app.conversation.handle(group)
     assert len(first) == 1 and "private chat" in first[0].text
     assert app.conversation.handle(group) == []
+
+
+def test_an_old_decline_button_does_not_erase_someone_who_agreed(app: App) -> None:
+    dialog = Dialog(app.conversation, user="kept")
+    dialog.onboard("en")
+    dialog.press("fol:c:1")
+    dialog.press("decline")
+    assert "no longer works" in dialog.text
+    dialog.say("/subscriptions")
+    assert "You follow 1 topic" in dialog.text
