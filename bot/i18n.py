@@ -89,6 +89,7 @@ class Translator:
         self.rtl = locale in RTL_LOCALES
         self.tz = tz
         self._catalog = catalog
+        self._missing: set[str] = set()
         self._babel = Locale.parse(locale)
         # CLDR has a pattern for "weekday, day month" with a short weekday; widen the weekday,
         # as ICU does when it adapts a skeleton.
@@ -103,17 +104,28 @@ class Translator:
 
     def _(self, message: str, /, **params: Any) -> str:
         """Translate a whole sentence and fill its named placeholders."""
-        return self._fill(self._catalog.gettext(message), message, params)
+        return self._fill(self._found(self._catalog.gettext(message), message), message, params)
 
     def ngettext(self, singular: str, plural: str, count: int, /, **params: Any) -> str:
         """Translate a sentence about `count` things in the plural form the language needs."""
         params.setdefault("count", self.number(count))
         translated = self._catalog.ngettext(singular, plural, count)
+        self._found(translated, singular if count == 1 else plural)
         return self._fill(translated, singular if count == 1 else plural, params)
 
     def pgettext(self, context: str, message: str, /, **params: Any) -> str:
         """Translate a short label whose meaning depends on `context`."""
-        return self._fill(self._catalog.pgettext(context, message), message, params)
+        translated = self._found(self._catalog.pgettext(context, message), message)
+        return self._fill(translated, message, params)
+
+    def _found(self, translated: str, message: str) -> str:
+        """Log, once per sentence, a sentence the catalog lacks (the English one is shown)."""
+        if translated is message and message not in self._missing and isinstance(
+            self._catalog, gettext.GNUTranslations
+        ):
+            self._missing.add(message)
+            log.warning("no %s translation of %r; showing it in English", self.locale, message)
+        return translated
 
     def _fill(self, translated: str, original: str, params: dict[str, Any]) -> str:
         if not params:

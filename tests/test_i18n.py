@@ -181,3 +181,23 @@ def test_two_users_in_different_languages_never_mix(app: App) -> None:
         assert not olena.last[0].rtl
         assert ar.directed(ar.pgettext("button", "◀ All events")) in ahmad.labels
         assert ahmad.last[0].rtl
+
+
+def test_a_missing_translation_shows_english_and_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import io
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    catalog = Catalog(locale="de")
+    catalog.add("Hello", "Hallo")
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    t = Translator("de", gettext.GNUTranslations(buffer), BERLIN)
+    assert t._("Hello") == "Hallo"
+    assert t._("Goodbye %(name)s", name="Ada") == "Goodbye Ada"
+    assert t._("Goodbye %(name)s", name="Bo") == "Goodbye Bo"
+    assert caplog.text.count("no de translation of 'Goodbye %(name)s'") == 1
