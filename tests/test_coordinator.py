@@ -57,6 +57,20 @@ def coordinator(app: App, name: str = "carla", organisation: str = "ASZ") -> Dia
     return dialog
 
 
+def recording_worker(app: App, clock: FakeClock) -> tuple[RecordingTransport, DeliveryWorker]:
+    """A delivery worker that records what it sends instead of sending it."""
+    transport = RecordingTransport()
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+    )
+    return transport, worker
+
+
 def count(app: App, model, *conditions) -> int:
     with session_scope(app.engine) as session:
         return session.exec(select(func.count()).select_from(model).where(*conditions)).one()
@@ -214,15 +228,7 @@ async def test_an_announcement_reaches_each_follower_in_their_language(
             ("@Send now", ["on its way to 5 people"]),
         ],
     )
-    transport = RecordingTransport()
-    worker = DeliveryWorker(
-        conversation=city.conversation,
-        transport=transport,
-        clock=clock,
-        rate=1000,
-        max_attempts=3,
-        pacer=NoWaitPacer(),
-    )
+    transport, worker = recording_worker(city, clock)
     jobs = Jobs(
         conversation=city.conversation, settings=city.settings, clock=clock, workers=[worker]
     )
@@ -269,15 +275,7 @@ async def test_i_would_like_to_help_reaches_the_coordinator_and_back(
     with session_scope(city.engine) as session:
         request = session.exec(select(HelpRequest)).one()
         assert (request.shared_name, request.shared_contact) == ("Rita K.", "@rita")
-    transport = RecordingTransport()
-    worker = DeliveryWorker(
-        conversation=city.conversation,
-        transport=transport,
-        clock=clock,
-        rate=1000,
-        max_attempts=3,
-        pacer=NoWaitPacer(),
-    )
+    transport, worker = recording_worker(city, clock)
     await worker.deliver_due()
     [notice] = transport.texts_for("carla")
     assert "Rita K. would like to help" in notice and "@rita" in notice
