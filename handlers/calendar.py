@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.ics import MIME_TYPE, CalendarTexts, event_calendar
 from bot.links import slug, start_payload, telegram_link
 from bot.messages import Attachment, Button, Reply
 from db.models import Event, ItemStatus, Organisation
@@ -21,6 +20,10 @@ def calendar_button(ctx: Context, event_id: int) -> Button:
 @router.on_action("ics", int)
 def calendar_file(ctx: Context, event_id: int) -> list[Reply]:
     """Send an event as a calendar file the user can open to add it to their calendar."""
+    # Imported here, not at the top: icalendar (with dateutil) costs about 3 MB of memory at
+    # every start, and only this handler needs it (see benchmarks/RESULTS.md, "Start-up").
+    from bot.ics import MIME_TYPE, CalendarTexts, event_calendar
+
     t = ctx.t
     event = ctx.session.get(Event, event_id)
     if event is None or event.status not in (ItemStatus.PUBLISHED, ItemStatus.CANCELLED):

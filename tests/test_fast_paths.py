@@ -1,0 +1,121 @@
+"""The shortcuts taken for speed behave exactly like the slow paths they replace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from sqlmodel import select
+
+from bot.app import App
+from bot.clock import FakeClock
+from db import migrate
+from db.engine import make_engine, session_scope
+from db.models import OutboxMessage, OutboxStatus, User
+from db.outbox import NewMessage, enqueue, enqueue_many
+from db.queries import LAST_SEEN_PRECISION, get_or_create_user
+
+
+def test_the_up_to_date_check_agrees_with_alembic(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine))
+    assert migrate.head_revision() == script.get_current_head()
+    assert not migrate.is_up_to_date(engine)  # a new database: Alembic runs
+    migrate.upgrade(engine)
+    assert migrate.is_up_to_date(engine)  # from now on starts skip Alembic
+    migrate.upgrade(engine)
+
+
+def _user(session, name: str, clock: FakeClock) -> User:
+    user, _ = get_or_create_user(
+        session, transport="console", external_id=name, now=clock.now(), language_hint=None
+    )
+    return user
+
+
+def test_enqueue_many_queues_like_enqueue_and_skips_known_keys(app: App, clock: FakeClock) -> None:
+    later = clock.now() + timedelta(hours=1)
+    with session_scope(app.engine) as session:
+        anna, borys = _user(session, "anna", clock), _user(session, "borys", clock)
+        assert enqueue(
+            session, user=anna, kind="broadcast", dedupe_key="k:1", payload={}, now=clock.now()
+        )
+        queued = enqueue_many(
+            session,
+            [
+                NewMessage(anna, "broadcast", "k:1", {"n": 1}),  # queued before: skipped
+                NewMessage(borys, "reminder", "k:2", {"n": 2}, event_id=7),
+                NewMessage(borys, "reminder", "k:2", {"n": 99}),  # the same key again: once
+                NewMessage(
+                    anna,
+                    "reminder",
+                    "k:3",
+                    {"n": 3},
+                    not_before=later,
+                    status=OutboxStatus.SKIPPED,
+                    broadcast_id=5,
+                ),
+            ],
+            now=clock.now(),
+        )
+        assert queued == {"k:2", "k:3"}
+        assert enqueue_many(session, [], now=clock.now()) == set()
+    with session_scope(app.engine) as session:
+        rows = {row.dedupe_key: row for row in session.exec(select(OutboxMessage)).all()}
+    assert set(rows) == {"k:1", "k:2", "k:3"}
+    two, three = rows["k:2"], rows["k:3"]
+    assert (two.user_id, two.kind, two.payload, two.event_id) == (borys.id, "reminder", {"n": 2}, 7)
+    assert (two.status, two.attempts, two.next_attempt_at) == (OutboxStatus.PENDING, 0, clock.now())
+    assert (three.status, three.next_attempt_at, three.broadcast_id) == (
+        OutboxStatus.SKIPPED,
+        later,
+        5,
+    )
+    assert three.transport == "console" and three.created_at == clock.now()
+
+
+def test_enqueue_many_goes_row_by_row_when_someone_else_was_faster(
+    app: App, clock: FakeClock
+) -> None:
+    with session_scope(app.engine) as session:
+        anna = _user(session, "anna", clock)
+        session.commit()
+        # A row with one of the keys that the key lookup cannot see yet (not flushed): the
+        # multi-row insert then fails on the unique key, as when another process queued it.
+        rival = OutboxMessage(
+            user_id=anna.id or 0,
+            transport="console",
+            kind="broadcast",
+            dedupe_key="k:2",
+            payload={"rival": True},
+            next_attempt_at=clock.now(),
+            created_at=clock.now(),
+        )
+        with session.no_autoflush:
+            session.add(rival)
+            queued = enqueue_many(
+                session,
+                [NewMessage(anna, "broadcast", f"k:{n}", {"n": n}) for n in (1, 2, 3)],
+                now=clock.now(),
+            )
+        assert queued == {"k:1", "k:3"}
+    with session_scope(app.engine) as session:
+        rows = {row.dedupe_key: row.payload for row in session.exec(select(OutboxMessage)).all()}
+    assert rows == {"k:1": {"n": 1}, "k:2": {"rival": True}, "k:3": {"n": 3}}
+
+
+def test_last_seen_is_written_hourly_and_a_returning_user_is_active_again(
+    app: App, clock: FakeClock
+) -> None:
+    first = clock.now()
+    with session_scope(app.engine) as session:
+        user = _user(session, "anna", clock)
+        user.active = False
+    clock.advance(LAST_SEEN_PRECISION / 2)
+    with session_scope(app.engine) as session:
+        user = _user(session, "anna", clock)
+        assert user.active and user.last_seen_at == first
+    clock.advance(LAST_SEEN_PRECISION / 2)
+    with session_scope(app.engine) as session:
+        assert _user(session, "anna", clock).last_seen_at == clock.now()
