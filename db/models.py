@@ -192,7 +192,11 @@ class Subscription(SQLModel, table=True):
     """A user follows a category, a district or an organisation."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = (UniqueConstraint("user_id", "kind", "target_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "target_id"),
+        # Alerts and announcements look up the followers of one topic, district or organisation.
+        Index("ix_subscriptions_target", "kind", "target_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
