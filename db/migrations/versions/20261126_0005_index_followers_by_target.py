@@ -7,11 +7,7 @@ Create Date: 2026-11-26 08:48:52.050667
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-import sqlmodel
 from alembic import op
-
-import db.models
 
 revision: str = "0005"
 down_revision: str | None = "0004"
