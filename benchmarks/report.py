@@ -44,7 +44,7 @@ def render(results: dict[str, Any]) -> str:
         f"| whole run | {fmt(results.get('total_seconds', 0) / 60, 1, 'minutes')} "
         f"({', '.join(f'{k} {v:.0f} s' for k, v in results.get('seconds', {}).items())}) |",
         "",
-        "The machine is shared with other work (tests of other engineers may run at the same",
+        "The machine is shared with other work (other processes may run at the same",
         "time), so single runs vary; compare medians, and compare runs made on the same machine.",
         "",
         "## Targets",
