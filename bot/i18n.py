@@ -120,8 +120,10 @@ class Translator:
 
     def _found(self, translated: str, message: str) -> str:
         """Log, once per sentence, a sentence the catalog lacks (the English one is shown)."""
-        if translated is message and message not in self._missing and isinstance(
-            self._catalog, gettext.GNUTranslations
+        if (
+            translated is message
+            and message not in self._missing
+            and isinstance(self._catalog, gettext.GNUTranslations)
         ):
             self._missing.add(message)
             log.warning("no %s translation of %r; showing it in English", self.locale, message)
