@@ -17,6 +17,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 install: $(STAMP) $(COMPILED)
