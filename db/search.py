@@ -248,24 +248,17 @@ def reindex_item(session: Session, kind: str, id: int) -> None:
     kind = kind_of(kind)
     if not _has_index_tables(session.connection()):
         return
-    if kind == "offer":
-        offer = session.get(Offer, id)
-        if offer is None:
-            _write(session, kind, id, None)
-            return
-        translations = list(
-            session.exec(select(OfferTranslation).where(OfferTranslation.offer_id == id))
-        )
-        _write(session, kind, id, _document(offer, translations, _names(session, [offer])))
-    else:
-        item = session.get(Event, id)
-        if item is None:
-            _write(session, kind, id, None)
-            return
-        translations = list(
-            session.exec(select(EventTranslation).where(EventTranslation.event_id == id))
-        )
-        _write(session, kind, id, _document(item, translations, _names(session, [item])))
+    model, translation, item_column = (
+        (Offer, OfferTranslation, OfferTranslation.offer_id)
+        if kind == "offer"
+        else (Event, EventTranslation, EventTranslation.event_id)
+    )
+    item = session.get(model, id)
+    if item is None:
+        _write(session, kind, id, None)
+        return
+    translations = list(session.exec(select(translation).where(item_column == id)))
+    _write(session, kind, id, _document(item, translations, _names(session, [item])))
 
 
 def reindex_all(session: Session) -> int:

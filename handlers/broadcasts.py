@@ -27,7 +27,7 @@ from handlers.coordinator import not_allowed
 from handlers.roles import acts_for, admin, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, name_in
+from handlers.ui import main_menu, name_in, too_long
 
 FLOW = "broadcast"
 SOURCE_LOCALE = "de"  # the text everybody gets when there is none in their language
@@ -36,15 +36,6 @@ MAX_TEXT = 3500
 
 def _stop_button(ctx: Context) -> Button:
     return Button(ctx.t.pgettext("button", "✖ Stop"), action("bc_stop"))
-
-
-def _draft(ctx: Context) -> dict:
-    return ctx.state.data.get("flow", {})
-
-
-def _save(ctx: Context, draft: dict, step: str | None) -> None:
-    ctx.state.data = {**ctx.state.data, "flow": draft}
-    ctx.state.step = step
 
 
 @router.on_action("bc_new")
@@ -115,7 +106,7 @@ def set_audience(ctx: Context, kind: str, target: int) -> list[Reply]:
         return router.call(ctx, "stale")
     if not _audience_allowed(ctx, kind, target):
         return not_allowed(ctx)
-    _save(ctx, {"audience": kind, "target": target or None, "texts": {}}, "text")
+    ctx.save_flow({"audience": kind, "target": target or None, "texts": {}}, "text")
     return [
         Reply(
             ctx.t._(
@@ -134,7 +125,7 @@ def _wants_text(state: ConversationState) -> bool:
 @router.on_text(FLOW, free_text=_wants_text)
 def broadcast_text(ctx: Context, text: str) -> list[Reply]:
     """Take the text of the announcement (or the time to send it)."""
-    draft = _draft(ctx)
+    draft = ctx.flow_data
     if ctx.state.step == "when":
         moment = parse_local_datetime(text, now=ctx.now, tz=ctx.settings.tz)
         if moment is None or moment <= ctx.now:
@@ -147,32 +138,25 @@ def broadcast_text(ctx: Context, text: str) -> list[Reply]:
                     buttons=((_stop_button(ctx),),),
                 )
             ]
-        _save(ctx, {**draft, "send_at": moment.isoformat()}, "confirm")
+        ctx.save_flow({**draft, "send_at": moment.isoformat()}, "confirm")
         return _preview(ctx)
     if ctx.state.step != "text":
         return [Reply(ctx.t._("Please choose one of the buttons."))]
     if len(text) > MAX_TEXT:
-        return [
-            Reply(
-                ctx.t._(
-                    "That is too long: at most %(limit)s characters, please.",
-                    limit=ctx.t.number(MAX_TEXT),
-                )
-            )
-        ]
+        return [Reply(too_long(ctx.t, MAX_TEXT))]
     locale = draft.get("writing", SOURCE_LOCALE)
     draft = {**draft, "texts": {**draft.get("texts", {}), locale: text}}
     draft.pop("writing", None)
-    _save(ctx, draft, "languages")
+    ctx.save_flow(draft, "languages")
     return _preview(ctx)
 
 
 @router.on_action("bc_lang", str)
 def add_language(ctx: Context, locale: str) -> list[Reply]:
     """Ask for the text in one more language."""
-    if ctx.state.flow != FLOW or locale not in SUPPORTED_LOCALES or not _draft(ctx).get("texts"):
+    if ctx.state.flow != FLOW or locale not in SUPPORTED_LOCALES or not ctx.flow_data.get("texts"):
         return router.call(ctx, "stale")
-    _save(ctx, {**_draft(ctx), "writing": locale}, "text")
+    ctx.save_flow({**ctx.flow_data, "writing": locale}, "text")
     return [
         Reply(
             ctx.t._(
@@ -185,7 +169,7 @@ def add_language(ctx: Context, locale: str) -> list[Reply]:
 
 def _preview(ctx: Context) -> list[Reply]:
     t = ctx.t
-    draft = _draft(ctx)
+    draft = ctx.flow_data
     texts: dict[str, str] = draft.get("texts", {})
     count = count_audience(ctx.session, audience=draft["audience"], audience_id=draft["target"])
     if count == 0:
@@ -229,13 +213,13 @@ def _preview(ctx: Context) -> list[Reply]:
 @router.on_action("bc_send", str)
 def send(ctx: Context, when: str) -> list[Reply]:
     """Queue the announcement now or at the chosen time, or ask for the time."""
-    draft = _draft(ctx)
+    draft = ctx.flow_data
     if ctx.state.flow != FLOW or not draft.get("texts", {}).get(SOURCE_LOCALE):
         return router.call(ctx, "stale")
     if not _audience_allowed(ctx, draft["audience"], draft["target"] or 0):
         return not_allowed(ctx)
     if when == "later":
-        _save(ctx, draft, "when")
+        ctx.save_flow(draft, "when")
         return [
             Reply(
                 ctx.t._('When should it be sent? For example: 12.12. 18:00 or "morgen 9 Uhr".'),

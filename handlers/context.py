@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -35,6 +36,16 @@ class Context:
         self.state.flow = flow
         self.state.step = step
         self.state.data = {**self.state.data, "flow": dict(data)}
+
+    @property
+    def flow_data(self) -> dict[str, Any]:
+        """What the current multi-step flow has gathered so far."""
+        return self.state.data.get("flow", {})
+
+    def save_flow(self, data: dict[str, Any], step: str | None) -> None:
+        """Store what the flow gathered and the step it waits at."""
+        self.state.data = {**self.state.data, "flow": data}
+        self.state.step = step
 
     def end_flow(self) -> None:
         self.state.flow = None

@@ -29,7 +29,7 @@ from handlers.context import Context
 from handlers.roles import acts_for, admin, is_coordinator, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, menu_button, name_in
+from handlers.ui import main_menu, menu_button, name_in, too_long
 
 # The questions of the publishing conversation, in order, per kind of item.
 OFFER_STEPS = (
@@ -129,15 +129,6 @@ def toolbox(ctx: Context) -> list[Reply]:
 # -- publishing ---------------------------------------------------------------------------------
 
 
-def _draft(ctx: Context) -> dict[str, Any]:
-    return ctx.state.data.get("flow", {})
-
-
-def _save(ctx: Context, draft: dict[str, Any], step: str | None) -> None:
-    ctx.state.data = {**ctx.state.data, "flow": draft}
-    ctx.state.step = step
-
-
 @router.on_action("pub_new", str)
 def start_publishing(ctx: Context, kind: str) -> list[Reply]:
     """Begin a new offer or event: first for which organisation."""
@@ -158,8 +149,8 @@ def choose_organisation(ctx: Context, organisation_id: int) -> list[Reply]:
     """Remember the organisation and ask for the topic."""
     if ctx.state.flow != PUBLISH or not acts_for(ctx, organisation_id):
         return not_allowed(ctx) if ctx.state.flow == PUBLISH else router.call(ctx, "stale")
-    draft = {**_draft(ctx), "organisation_id": organisation_id}
-    _save(ctx, draft, "category")
+    draft = {**ctx.flow_data, "organisation_id": organisation_id}
+    ctx.save_flow(draft, "category")
     return _ask(ctx, "category")
 
 
@@ -191,8 +182,8 @@ def skip(ctx: Context) -> list[Reply]:
 @router.on_action("pub_stop")
 def stop_publishing(ctx: Context) -> list[Reply]:
     """Throw the draft away."""
-    draft_id = _draft(ctx).get("draft_id")
-    kind = _draft(ctx).get("kind")
+    draft_id = ctx.flow_data.get("draft_id")
+    kind = ctx.flow_data.get("kind")
     if draft_id and ctx.state.flow == PUBLISH:
         item = ctx.session.get(Offer if kind == "offer" else Event, draft_id)
         if item is not None and item.status == ItemStatus.DRAFT:
@@ -216,12 +207,7 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
     limit = LIMITS.get(step)
     if limit is not None and len(text) > limit:
         return [
-            Reply(
-                ctx.t._(
-                    "That is too long: at most %(limit)s characters, please.",
-                    limit=ctx.t.number(limit),
-                )
-            ),
+            Reply(too_long(ctx.t, limit)),
             *_ask(ctx, step),
         ]
     value, problem = _read(ctx, step, text)
@@ -263,10 +249,10 @@ def _number(text: str, *, allow_float: bool = False) -> float | None:
 
 
 def _advance(ctx: Context, step: str, value: Any) -> list[Reply]:
-    draft = {**_draft(ctx), step: value}
+    draft = {**ctx.flow_data, step: value}
     steps = OFFER_STEPS if draft.get("kind") == "offer" else EVENT_STEPS
     following = steps[steps.index(step) + 1] if steps.index(step) + 1 < len(steps) else None
-    _save(ctx, draft, following)
+    ctx.save_flow(draft, following)
     if following is None:
         return _preview(ctx)
     return _ask(ctx, following)
@@ -326,7 +312,7 @@ def _preview(ctx: Context) -> list[Reply]:
     from handlers.events import event_detail
     from handlers.offers import offer_detail
 
-    draft = _draft(ctx)
+    draft = ctx.flow_data
     if not acts_for(ctx, draft.get("organisation_id", 0)):
         return not_allowed(ctx)
     fields = {
@@ -357,7 +343,7 @@ def _preview(ctx: Context) -> list[Reply]:
         )
     ctx.session.add(item)
     ctx.session.flush()
-    _save(ctx, {**draft, "draft_id": item.id}, "preview")
+    ctx.save_flow({**draft, "draft_id": item.id}, "preview")
     t = ctx.t
     shown = (
         offer_detail(ctx, item.id or 0)
@@ -378,7 +364,7 @@ def _preview(ctx: Context) -> list[Reply]:
 @router.on_action("pub_ok")
 def publish(ctx: Context) -> list[Reply]:
     """Publish the previewed draft."""
-    draft = _draft(ctx)
+    draft = ctx.flow_data
     if ctx.state.flow != PUBLISH or ctx.state.step != "preview":
         return router.call(ctx, "stale")
     model = Offer if draft.get("kind") == "offer" else Event
@@ -541,7 +527,7 @@ def edit_field(ctx: Context, kind: str, item_id: int, field: str) -> list[Reply]
 
 
 def _apply_edit(ctx: Context, text: str) -> list[Reply]:
-    edit = _draft(ctx).get("edit", {})
+    edit = ctx.flow_data.get("edit", {})
     item = _item(ctx, edit.get("kind", ""), edit.get("id", 0))
     field = edit.get("field")
     if item is None or field not in EDITABLE:
@@ -549,14 +535,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
         return not_allowed(ctx)
     limit = LIMITS.get(field)
     if limit is not None and len(text) > limit:
-        return [
-            Reply(
-                ctx.t._(
-                    "That is too long: at most %(limit)s characters, please.",
-                    limit=ctx.t.number(limit),
-                )
-            )
-        ]
+        return [Reply(too_long(ctx.t, limit))]
     if field == "when":
         value, problem = _read(ctx, "when", text)
         if problem:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Button, Place, Reply
+from bot.messages import Button, Reply
 from db.attendance import attendance_of, going_count, waiting_position
 from db.models import AttendanceStatus, Event, ItemStatus, Offer, Organisation
 from db.queries import event_titles, upcoming_events
@@ -12,7 +12,7 @@ from handlers.content import event_texts, untranslated_note
 from handlers.context import Context
 from handlers.roles import acts_for
 from handlers.router import router
-from handlers.ui import main_menu, menu_button, pager_row, with_page_line
+from handlers.ui import main_menu, menu_button, pager_row, place_of, where_text, with_page_line
 
 PAGE_SIZE = 5
 
@@ -80,14 +80,9 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
         lines.append(t._("When: %(when)s (already started)", when=t.datetime(event.starts_at)))
     if event.ends_at:
         lines.append(t._("Until: %(time)s", time=t.time(event.ends_at)))
-    place = None
-    if event.place_name or event.address:
-        lines.append(
-            t._(
-                "Where: %(place)s", place=", ".join(filter(None, [event.place_name, event.address]))
-            )
-        )
-        place = Place(event.place_name, event.address, event.latitude, event.longitude)
+    place = place_of(event)
+    if place is not None:
+        lines.append(t._("Where: %(place)s", place=where_text(event)))
     if organisation:
         lines.append(t._("Organised by: %(name)s", name=organisation.name))
     if texts.summary:

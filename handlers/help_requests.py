@@ -24,7 +24,7 @@ from handlers.context import Context
 from handlers.coordinator import not_allowed
 from handlers.roles import acts_for, organisations
 from handlers.router import router
-from handlers.ui import main_menu, menu_button
+from handlers.ui import main_menu, menu_button, too_long
 
 REPLY_FLOW = "hr_reply"
 MAX_REPLY = 2000
@@ -158,20 +158,13 @@ def _wants_text(state: ConversationState) -> bool:
 @router.on_text(REPLY_FLOW, free_text=_wants_text)
 def reply_text(ctx: Context, text: str) -> list[Reply]:
     """Send the coordinator's answer to the resident through the outbox."""
-    request_id = ctx.state.data.get("flow", {}).get("request_id")
+    request_id = ctx.flow_data.get("request_id")
     request = ctx.session.get(HelpRequest, request_id) if isinstance(request_id, int) else None
     if request is None or not acts_for(ctx, request.organisation_id):
         ctx.end_flow()
         return not_allowed(ctx)
     if len(text) > MAX_REPLY:
-        return [
-            Reply(
-                ctx.t._(
-                    "That is too long: at most %(limit)s characters, please.",
-                    limit=ctx.t.number(MAX_REPLY),
-                )
-            )
-        ]
+        return [Reply(too_long(ctx.t, MAX_REPLY))]
     resident = ctx.session.get(User, request.user_id)
     if resident is not None:
         enqueue(

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bot.messages import Button, Place, Reply
+from bot.messages import Button, Reply
 from db.attendance import attendance_of
 from db.models import AttendanceStatus, Event, ItemStatus, Offer
 from handlers.actions import action
 from handlers.content import event_texts, offer_texts
 from handlers.context import Context
+from handlers.ui import place_of, where_text
 
 Renderer = Callable[[Context, dict[str, Any]], "list[Reply] | None"]
 RENDERERS: dict[str, Renderer] = {}
@@ -42,16 +43,6 @@ def _event(ctx: Context, payload: dict[str, Any]) -> Event | None:
     return ctx.session.get(Event, event_id) if isinstance(event_id, int) else None
 
 
-def _place(event: Event) -> Place | None:
-    if not (event.place_name or event.address):
-        return None
-    return Place(event.place_name, event.address, event.latitude, event.longitude)
-
-
-def _where(event: Event) -> str:
-    return ", ".join(filter(None, [event.place_name, event.address]))
-
-
 def _is_going(ctx: Context, event: Event) -> bool:
     assert ctx.user.id is not None and event.id is not None
     found = attendance_of(ctx.session, user_id=ctx.user.id, event_id=event.id)
@@ -73,7 +64,7 @@ def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         title=texts.title,
         relative=t.relative(event.starts_at, ctx.now),
         when=t.datetime(event.starts_at),
-        place=_where(event) or "-",
+        place=where_text(event) or "-",
     )
     buttons = (
         (
@@ -81,7 +72,7 @@ def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
             Button(t.pgettext("button", "❌ Can't come"), action("nogo", event.id or 0)),
         ),
     )
-    return [Reply(text, buttons=buttons, place=_place(event))]
+    return [Reply(text, buttons=buttons, place=place_of(event))]
 
 
 @renders("promoted")
@@ -117,10 +108,10 @@ def event_changed(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "Please note: %(title)s has changed. It now takes place on %(when)s.\nWhere: %(place)s",
         title=event_texts(ctx, event).title,
         when=t.datetime(event.starts_at),
-        place=_where(event) or "-",
+        place=where_text(event) or "-",
     )
     buttons = ((Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),)
-    return [Reply(text, buttons=buttons, place=_place(event))]
+    return [Reply(text, buttons=buttons, place=place_of(event))]
 
 
 @renders("event_cancelled")

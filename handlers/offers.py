@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Button, Place, Reply
+from bot.messages import Button, Reply
 from db.models import Category, District, ItemStatus, Offer, Organisation, SubscriptionKind
 from db.queries import (
     Page,
@@ -17,7 +17,15 @@ from handlers.context import Context
 from handlers.events import visible
 from handlers.router import router
 from handlers.subscriptions import find_subscription, follow_button
-from handlers.ui import main_menu, menu_button, name_in, pager_row, with_page_line
+from handlers.ui import (
+    main_menu,
+    menu_button,
+    name_in,
+    pager_row,
+    place_of,
+    where_text,
+    with_page_line,
+)
 
 PAGE_SIZE = 5
 
@@ -167,14 +175,9 @@ def offer_detail(ctx: Context, offer_id: int) -> list[Reply]:
         lines.append(t.isolate(texts.description))
     if offer.schedule:
         lines.append(t._("When: %(schedule)s", schedule=offer.schedule))
-    place = None
-    if offer.place_name or offer.address:
-        lines.append(
-            t._(
-                "Where: %(place)s", place=", ".join(filter(None, [offer.place_name, offer.address]))
-            )
-        )
-        place = Place(offer.place_name, offer.address, offer.latitude, offer.longitude)
+    place = place_of(offer)
+    if place is not None:
+        lines.append(t._("Where: %(place)s", place=where_text(offer)))
     if offer.contact:
         lines.append(t._("Contact: %(contact)s", contact=offer.contact))
     back = Button(t.pgettext("button", "◀ Back to the list"), action("oc", offer.category_id, 0))

@@ -98,9 +98,7 @@ def onboarding_language(ctx: Context, code: str) -> list[Reply]:
     ctx.t = ctx.translations.get(code)
     if ctx.state.flow != ONBOARDING:
         ctx.start_flow(ONBOARDING)
-    flow = {**ctx.state.data.get("flow", {}), "locale": code}
-    ctx.state.data = {**ctx.state.data, "flow": flow}
-    ctx.state.step = "consent"
+    ctx.save_flow({**ctx.flow_data, "locale": code}, "consent")
     return [consent_screen(ctx)]
 
 
@@ -111,7 +109,7 @@ def agree(ctx: Context) -> list[Reply]:
         return [main_menu(ctx)]
     ctx.user.consent_at = ctx.now
     ctx.user.language_hint = (ctx.incoming.locale_hint or "")[:16] or None
-    locale = ctx.state.data.get("flow", {}).get("locale") or ctx.t.locale
+    locale = ctx.flow_data.get("locale") or ctx.t.locale
     ctx.switch_locale(locale)
     confirmation = ctx.t._("I will write to you in %(language)s.", language=language_name(locale))
     follow_up = continue_after_onboarding(ctx)
@@ -155,7 +153,7 @@ def continue_after_onboarding(ctx: Context) -> list[Reply] | None:
     """After agreeing, open the deep-linked item if there was one."""
     if ctx.state.flow != ONBOARDING:
         return None
-    pending = ctx.state.data.get("flow", {}).get("pending")
+    pending = ctx.flow_data.get("pending")
     ctx.end_flow()
     if isinstance(pending, str) and _PAYLOAD.match(pending.replace(":", "_")):
         return router.call(ctx, *_split(pending))

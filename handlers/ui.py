@@ -6,7 +6,8 @@ from babel import Locale, UnknownLocaleError
 
 from bot.config import SUPPORTED_LOCALES
 from bot.i18n import Translator, language_name
-from bot.messages import Button, Reply
+from bot.messages import Button, Place, Reply
+from db.models import Event, Offer
 from db.queries import Page
 from handlers.actions import action
 from handlers.context import Context
@@ -58,6 +59,23 @@ def with_page_line(t: Translator, heading: str, page: Page) -> str:
         "Page %(page)s of %(pages)s.", page=t.number(page.page + 1), pages=t.number(page.pages)
     )
     return f"{heading}\n{line}"
+
+
+def too_long(t: Translator, limit: int) -> str:
+    """Say that a typed answer is over its length limit."""
+    return t._("That is too long: at most %(limit)s characters, please.", limit=t.number(limit))
+
+
+def place_of(item: Offer | Event) -> Place | None:
+    """Return where an offer or event happens, if it says."""
+    if not (item.place_name or item.address):
+        return None
+    return Place(item.place_name, item.address, item.latitude, item.longitude)
+
+
+def where_text(item: Offer | Event) -> str:
+    """Return the place and address of an offer or event on one line."""
+    return ", ".join(filter(None, [item.place_name, item.address]))
 
 
 def name_in(names: dict[str, str], locale: str, fallback: str) -> str:
