@@ -129,9 +129,39 @@ async def test_retention_deletes_old_messages_blocked_and_silent_users(
         names = {u.external_id for u in session.exec(select(User)).all()}
     assert "old" not in names and "blocked" not in names and "recent" in names
     assert old and blocked
-    clock.advance(timedelta(days=200))
-    Dialog(app.conversation, user="recent").say("/menu")
-    assert jobs.retention()["messages"] >= 0
+
+
+def test_retention_deletes_delivered_messages_after_90_days(app: App, clock: FakeClock) -> None:
+    from db.outbox import enqueue, mark_sent
+
+    person(app, "reader")
+    with session_scope(app.engine) as session:
+        user = session.exec(select(User).where(User.external_id == "reader")).one()
+        enqueue(
+            session, user=user, kind="alert", dedupe_key="alert:old", payload={}, now=clock.now()
+        )
+        enqueue(
+            session,
+            user=user,
+            kind="alert",
+            dedupe_key="alert:waiting",
+            payload={},
+            now=clock.now(),
+        )
+        old = session.exec(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key == "alert:old")
+        ).one()
+        mark_sent(session, message_id=old.id, now=clock.now())
+    jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
+    clock.advance(timedelta(days=89))
+    Dialog(app.conversation, user="reader").say("/menu")
+    assert jobs.retention()["messages"] == 0
+    clock.advance(timedelta(days=2))
+    Dialog(app.conversation, user="reader").say("/menu")
+    assert jobs.retention()["messages"] == 1
+    with session_scope(app.engine) as session:
+        keys = {m.dedupe_key for m in session.exec(select(OutboxMessage)).all()}
+    assert keys == {"alert:waiting"}, "a message not yet delivered is kept"
 
 
 def test_flood_control_slows_one_user_and_not_others(db_path, clock: FakeClock) -> None:
@@ -150,7 +180,17 @@ def test_flood_control_slows_one_user_and_not_others(db_path, clock: FakeClock) 
     app.close()
 
 
-def test_the_audit_log_records_who_and_how_many_never_what(app: App) -> None:
+def test_the_audit_log_records_who_and_how_many_never_what(db_path, clock: FakeClock) -> None:
+    app = App(make_settings(db_path, admin_ids="console:admin"), clock=clock)
+    carla = fill_every_table(app, clock)
+    carla.press("item:e:1")
+    carla.tap("Title")
+    carla.say("Ein geheimer neuer Titel")
     with session_scope(app.engine) as session:
         entries = session.exec(select(AuditEntry)).all()
-    assert all("text" not in entry.detail for entry in entries)
+    actions = {entry.action for entry in entries}
+    assert {"invitation_redeemed", "broadcast_queued", "item_edited"} <= actions
+    recorded = json.dumps([entry.detail for entry in entries], ensure_ascii=False)
+    assert "Hallo zusammen" not in recorded and "geheimer" not in recorded
+    assert '"recipients"' in recorded
+    app.close()
