@@ -63,6 +63,15 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # The sqlite3 module's own transaction handling begins transactions only before
+            # INSERT/UPDATE/DELETE and commits on its own around SAVEPOINTs, so a row written
+            # inside a savepoint could survive a rollback of the whole update. SQLAlchemy's
+            # documented remedy for pysqlite: turn the driver's handling off, begin ourselves.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
 
