@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -258,7 +258,8 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "transport", "next_attempt_at"),
+        # Claims look for due rows of one transport, lane by lane.
+        Index("ix_outbox_due", "status", "transport", "lane", "next_attempt_at"),
         Index("ix_outbox_user", "user_id", "status"),
     )
 
@@ -273,12 +274,37 @@ class OutboxMessage(SQLModel, table=True):
     dedupe_key: str = Field(max_length=160, unique=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    # Which queue it waits in: conversation-bound notices (reminders, promotions, answers) in
+    # lane 0 go before bulk ones (announcements, news) in lane 1.
+    lane: int = Field(default=0)
     attempts: int = Field(default=0)
+    # How many of its messenger messages went out already (a text, then a map pin, then a
+    # file): a retry after a failure part-way sends only the rest.
+    parts_sent: int = Field(default=0)
     next_attempt_at: datetime = utc_column()
     claimed_at: datetime | None = utc_column(nullable=True)
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
     last_error: str | None = Field(default=None, max_length=200)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """An update fetched from a messenger, kept until it was handled and its answer sent.
+
+    Fetched updates are stored before the messenger is told they arrived, so a crash loses none:
+    `payload` holds the update until it was handled; `replies` holds the answer, stored in the
+    same transaction as what handling changed, until it was sent. A row with neither is only a
+    record that the update was dealt with, so a copy of it is never handled twice.
+    """
+
+    __tablename__ = "inbox"
+
+    transport: str = Field(primary_key=True, max_length=16)
+    update_id: int = Field(primary_key=True, sa_type=BigInteger)
+    chat_key: str = Field(default="", max_length=64)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    replies: list[Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    received_at: datetime = utc_column(index=True)
 
 
 class JobMark(SQLModel, table=True):
