@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     signal_account: str | None = None
     signal_cli_endpoint: str = "tcp://127.0.0.1:7583"
     signal_rate: float = 1.0  # messages per second, for everything the account sends
+    # The daemon's --receive-mode: "manual" lets the bot say when signal-cli takes messages.
+    signal_receive_mode: str = "on-connection"
 
     # Reminders, alerts and the outbox.
     scheduler_tick_seconds: float = Field(default=30, gt=0, le=3600)
@@ -167,6 +169,14 @@ class Settings(BaseSettings):
     def _signal_rate_range(cls, value: float) -> float:
         if not 0 < value <= 1000:
             raise ValueError("must be messages per second above 0, such as 1 or 0.5")
+        return value
+
+    @field_validator("signal_receive_mode")
+    @classmethod
+    def _signal_receive_mode_choice(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"on-connection", "manual"}:
+            raise ValueError("must be on-connection or manual, as given to signal-cli daemon")
         return value
 
     @field_validator("telegram_bot_username")

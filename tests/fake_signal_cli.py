@@ -8,6 +8,17 @@ signal-cli does (its SendMessageResultUtils): per-recipient results, and when no
 message an error object whose `data.response` holds those results, with code -5 when all
 failures were rate limits, -4 when all were untrusted identities, else -1 "Failed to send
 message". Error codes are signal-cli's exit codes negated (signal-cli(1), "Exit codes").
+
+Receiving follows signal-cli's SignalJsonRpcDispatcherHandler and DaemonCommand. In
+--receive-mode on-connection every connection is subscribed as it opens, and its notifications
+carry the receive object itself as `params`. In --receive-mode manual a connection gets nothing
+until it calls `subscribeReceive`, which answers the subscription id (a number, counted across
+all connections and subscriptions, from 0); its notifications are `{"subscription": id,
+"result": <the receive object>}`. `unsubscribeReceive` with `{"subscription": id}` answers `{}`
+or error -1 "Unknown subscription id"; subscriptions end with their connection. While no
+connection is subscribed, messages stay on Signal's server (here: `waiting`); once one is
+written to a connection, signal-cli has acknowledged it to Signal (ReceiveHelper), so it is
+gone from there (here: in `handed_over`).
 """
 
 from __future__ import annotations
@@ -145,17 +156,22 @@ class FakeSignalCli:
     account: str = "+4963100000000"
     host: str = "127.0.0.1"
     port: int = 0
+    receive_mode: str = "on-connection"  # or "manual", as `daemon --receive-mode`
     calls: list[Call] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     connections: int = 0  # accepted so far, over every restart
     # Recipient ACI -> the per-recipient result type its sends get, e.g. UNREGISTERED_FAILURE.
     recipient_results: dict[str, str] = field(default_factory=dict)
     retry_after_seconds: int | None = None  # the hint RATE_LIMIT_FAILURE results carry
+    # Envelopes written to a connection: acknowledged to Signal, the bot's to answer.
+    handed_over: list[dict[str, Any]] = field(default_factory=list)
     _server: asyncio.Server | None = None
-    _clients: set[asyncio.StreamWriter] = field(default_factory=set)
-    # Like --receive-mode=on-connection: with no client connected, messages wait (on Signal's
-    # server, in reality) and arrive once one connects.
-    _undelivered: list[dict[str, Any]] = field(default_factory=list)
+    # Each connection with its subscriptions: id -> whether the daemon made it by itself
+    # (on-connection), whose notifications are not wrapped.
+    _clients: dict[asyncio.StreamWriter, dict[int, bool]] = field(default_factory=dict)
+    _subscription_ids: itertools.count[int] = field(default_factory=itertools.count)
+    # Messages on Signal's server, waiting for a subscribed connection.
+    _undelivered: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
     _errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _crash_on_send: tuple[int, bool, float] | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -164,6 +180,8 @@ class FakeSignalCli:
 
     async def start(self) -> None:
         """Listen, on the same port as before after a restart."""
+        # A new process: subscription ids count from 0 again (a static counter in signal-cli).
+        self._subscription_ids = itertools.count()
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -173,7 +191,7 @@ class FakeSignalCli:
             self._server.close()
         for writer in list(self._clients):
             writer.transport.abort()
-        self._clients.clear()
+        self._clients.clear()  # subscriptions die with their connections
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -192,16 +210,16 @@ class FakeSignalCli:
     # -- what a test tells it ----------------------------------------------------------------
 
     def receive(self, envelope: dict[str, Any], *, account: str | None = None) -> None:
-        """Pass an incoming Signal message to the connected clients (or keep it for later).
+        """Pass an incoming Signal message to every subscription (or keep it for later).
 
         `account` names another account of a multi-account daemon as the one it came to.
         """
-        if not self._clients:
-            self._undelivered.append(envelope)
+        if not any(self._clients.values()):
+            self._undelivered.append((envelope, account))
             return
-        line = self._notification(envelope, account)
-        for writer in list(self._clients):
-            writer.write(line)
+        for writer, subscriptions in self._clients.items():
+            for subscription, internal in subscriptions.items():
+                self._hand_over(writer, envelope, account, None if internal else subscription)
 
     def fail_next(
         self, method: str, code: int, message: str | None = None, data: Any = None
@@ -224,6 +242,16 @@ class FakeSignalCli:
     def connected(self) -> bool:
         return bool(self._clients)
 
+    @property
+    def subscribed(self) -> bool:
+        """Whether some connection receives messages (signal-cli's receive loop runs)."""
+        return any(self._clients.values())
+
+    @property
+    def waiting(self) -> list[dict[str, Any]]:
+        """Envelopes still on Signal's server: nothing has taken them yet."""
+        return [envelope for envelope, _ in self._undelivered]
+
     def calls_of(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -233,11 +261,12 @@ class FakeSignalCli:
     # -- the protocol ------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
+        self._clients[writer] = {}
         self.connections += 1
-        waiting, self._undelivered = self._undelivered, []
-        for envelope in waiting:
-            writer.write(self._notification(envelope))
+        if self.receive_mode == "on-connection":
+            # SignalJsonRpcDispatcherHandler.handleConnection: subscribeReceive(m, true).
+            self._clients[writer][next(self._subscription_ids)] = True
+            self._flush(writer, None)
         try:
             while line := await reader.readline():
                 try:
@@ -250,7 +279,7 @@ class FakeSignalCli:
         except (ConnectionError, OSError):
             pass
         finally:
-            self._clients.discard(writer)
+            self._clients.pop(writer, None)
             writer.transport.abort()
 
     async def _handle(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
@@ -260,7 +289,8 @@ class FakeSignalCli:
             error = {"code": -32600, "message": "method field must be set", "data": None}
             self._answer(writer, request_id, error=error)
             return True
-        params = request.get("params") or {}
+        raw_params = request.get("params")
+        params = raw_params or {}
         self.calls.append(Call(method, params, time.monotonic(), request_id))
         if method == "send" and self._crash_on_send:
             number, delivered, downtime = self._crash_on_send
@@ -282,6 +312,14 @@ class FakeSignalCli:
             self._answer(writer, request_id, result={})
         elif method == "version":
             self._answer(writer, request_id, result={"version": "0.13.4"})
+        elif method == "subscribeReceive":
+            subscription = next(self._subscription_ids)
+            self._clients.setdefault(writer, {})[subscription] = False
+            self._answer(writer, request_id, result=subscription)
+            self._flush(writer, subscription)
+        elif method == "unsubscribeReceive":
+            result, error = self._unsubscribe(self._clients.get(writer, {}), raw_params)
+            self._answer(writer, request_id, result=result, error=error)
         else:
             error = {"code": -32601, "message": "Method not implemented", "data": None}
             self._answer(writer, request_id, error=error)
@@ -325,6 +363,52 @@ class FakeSignalCli:
         )
         return None, {"code": code, "message": ERROR_MESSAGES[code], "data": {"response": response}}
 
+    @staticmethod
+    def _unsubscribe(subscriptions: dict[int, bool], params: Any) -> tuple[Any, Any]:
+        """Follow SignalJsonRpcDispatcherHandler.UnsubscribeReceiveCommand (single account)."""
+        if params is None:
+            # unsubscribeReceive(m): one subscription of this connection, if there is one.
+            for subscription in list(subscriptions)[:1]:
+                del subscriptions[subscription]
+            return {}, None
+        if isinstance(params, list) and params:
+            wanted = params[0]
+        elif isinstance(params, dict) and "subscription" in params:
+            wanted = params["subscription"]
+        else:
+            # `req.get("subscription").asInt()` on a missing field: a NullPointerException.
+            message = (
+                'Cannot invoke "com.fasterxml.jackson.databind.JsonNode.asInt()" because the '
+                'return value of "...ObjectNode.get(String)" is null (NullPointerException)'
+            )
+            return None, {"code": -32603, "message": message, "data": None}
+        wanted = _as_int(wanted)
+        if wanted not in subscriptions:
+            return None, {"code": -1, "message": "Unknown subscription id", "data": None}
+        del subscriptions[wanted]
+        return {}, None
+
+    def _flush(self, writer: asyncio.StreamWriter, subscription: int | None) -> None:
+        """Hand the messages waiting on Signal's server to a connection that just subscribed."""
+        waiting, self._undelivered = self._undelivered, []
+        for envelope, account in waiting:
+            self._hand_over(writer, envelope, account, subscription)
+
+    def _hand_over(
+        self,
+        writer: asyncio.StreamWriter,
+        envelope: dict[str, Any],
+        account: str | None,
+        subscription: int | None,
+    ) -> None:
+        # JsonReceiveMessageHandler's object; wrapped for an explicit subscription.
+        payload = {"envelope": envelope, "account": account or self.account}
+        params = (
+            payload if subscription is None else {"subscription": subscription, "result": payload}
+        )
+        writer.write(_line({"jsonrpc": "2.0", "method": "receive", "params": params}))
+        self.handed_over.append(envelope)
+
     def _result(self, recipient: str, kind: str) -> dict[str, Any]:
         is_uuid = bool(_UUID.match(recipient))
         result: dict[str, Any] = {
@@ -339,10 +423,6 @@ class FakeSignalCli:
             result["retryAfterSeconds"] = self.retry_after_seconds
         return result
 
-    def _notification(self, envelope: dict[str, Any], account: str | None = None) -> bytes:
-        params = {"envelope": envelope, "account": account or self.account}
-        return _line({"jsonrpc": "2.0", "method": "receive", "params": params})
-
     @staticmethod
     def _answer(
         writer: asyncio.StreamWriter, request_id: Any, *, result: Any = None, error: Any = None
@@ -354,6 +434,20 @@ class FakeSignalCli:
             body["result"] = result
         body["id"] = request_id
         writer.write(_line(body))
+
+
+def _as_int(value: Any) -> int:
+    """Read a JSON value as Jackson's JsonNode.asInt() does: what is not a number is 0."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return 0
+    return 0
 
 
 def _line(body: dict[str, Any]) -> bytes:

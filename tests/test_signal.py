@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
+import os
 import re
+import shutil
+import signal as signal_module
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from sqlmodel import select
@@ -46,6 +52,7 @@ def make_transport(app: App, fake: FakeSignalCli, **options: Any) -> SignalTrans
         "reconnect_initial": 0.01,
         "reconnect_max": 0.05,
         "connect_wait": 3.0,
+        "receive_mode": fake.receive_mode,
         **options,
     }
     return SignalTransport(
@@ -66,8 +73,9 @@ async def running(transport: SignalTransport) -> AsyncIterator[SignalTransport]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSignalCli]:
-    daemon = FakeSignalCli()
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeSignalCli]:
+    """The daemon, in --receive-mode on-connection unless a test asks for manual (indirect)."""
+    daemon = FakeSignalCli(receive_mode=getattr(request, "param", "on-connection"))
     await daemon.start()
     yield daemon
     await daemon.close()
@@ -437,6 +445,263 @@ async def test_engagebot_run_starts_signal_when_an_account_is_set(
         app.close()
 
 
+# -- stopping, and when signal-cli takes messages ------------------------------------------------
+
+
+class SlowConversation:
+    """The real conversation after a pause; a text in `hang_on` never gets an answer."""
+
+    def __init__(self, real: Any, delay: float, hang_on: str | None = None) -> None:
+        self.real = real
+        self.delay = delay
+        self.hang_on = hang_on
+        self.started = 0
+        self.cancelled = 0
+
+    async def handle_async(self, incoming: Incoming) -> list[Reply]:
+        self.started += 1
+        try:
+            if incoming.text == self.hang_on:
+                await asyncio.Event().wait()
+            await asyncio.sleep(self.delay)
+            return await self.real.handle_async(incoming)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+async def stop(task: asyncio.Task[None]) -> float:
+    """Cancel a running transport as SIGTERM does (once); return how long it took to stop."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    if not task.cancelling():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 8)
+    return loop.time() - began
+
+
+@pytest.mark.parametrize("fake", ["on-connection", "manual"], indirect=True)
+async def test_a_clean_stop_answers_every_message_signal_cli_took(
+    app: App, fake: FakeSignalCli
+) -> None:
+    slow = SlowConversation(app.conversation, delay=0.3)
+    transport = make_transport(app, fake)
+    transport.conversation = slow  # type: ignore[assignment]
+    task = asyncio.create_task(transport.run())
+    await wait_until(lambda: fake.subscribed, what="signal-cli to take messages")
+    people = [new_aci() for _ in range(10)]
+    for aci in people:
+        fake.receive(data_envelope(aci, "start"))
+    # Stopped right away: the messages are on the connection, acknowledged, not yet read.
+    took = await stop(task)
+    assert len(fake.handed_over) == 10
+    assert {aci: len(fake.delivered_to(aci)) for aci in people} == dict.fromkeys(people, 1)
+    assert "1) Deutsch" in fake.delivered_to(people[-1])[0].text
+    assert (slow.started, slow.cancelled) == (10, 0)
+    assert took < 3
+    if fake.receive_mode == "manual":
+        [unsubscribe] = fake.calls_of("unsubscribeReceive")
+        assert unsubscribe.params == {"subscription": 0, "account": fake.account}
+        assert unsubscribe.at < fake.calls_of("send")[0].at, "took messages while stopping"
+        assert not fake.subscribed
+
+
+async def test_the_time_limit_cuts_a_hung_answer_short_and_says_so(
+    app: App, fake: FakeSignalCli, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = SlowConversation(app.conversation, delay=0.05, hang_on="hängt")
+    transport = make_transport(app, fake, stop_timeout=0.4)
+    transport.conversation = slow  # type: ignore[assignment]
+    task = asyncio.create_task(transport.run())
+    await wait_until(lambda: transport.client.connected, what="the first connection")
+    hung, fine = new_aci(), new_aci()
+    fake.receive(data_envelope(hung, "hängt"))
+    fake.receive(data_envelope(fine, "start"))
+    await wait_until(lambda: slow.started == 2, what="both answers to begin")
+    took = await stop(task)
+    assert 0.4 <= took < 1.5
+    assert len(fake.delivered_to(fine)) == 1
+    assert fake.delivered_to(hung) == []
+    assert slow.cancelled == 1
+    [line] = [r.getMessage() for r in caplog.records if "cut short" in r.getMessage()]
+    assert line.endswith("unanswered messages cut short: 1")
+
+
+async def test_on_connection_mode_answers_what_still_arrives_while_stopping(
+    app: App, fake: FakeSignalCli
+) -> None:
+    slow = SlowConversation(app.conversation, delay=0.3)
+    transport = make_transport(app, fake)
+    transport.conversation = slow  # type: ignore[assignment]
+    task = asyncio.create_task(transport.run())
+    await wait_until(lambda: transport.client.connected, what="the first connection")
+    first, late = new_aci(), new_aci()
+    fake.receive(data_envelope(first, "start"))
+    await wait_until(lambda: slow.started == 1, what="the first answer to begin")
+    task.cancel()
+    await asyncio.sleep(0.1)
+    # The connection is still open, so signal-cli still takes messages off Signal for us.
+    fake.receive(data_envelope(late, "start"))
+    await stop(task)
+    assert len(fake.delivered_to(first)) == 1
+    assert len(fake.delivered_to(late)) == 1
+    assert slow.cancelled == 0
+
+
+@pytest.mark.parametrize("fake", ["manual"], indirect=True)
+async def test_a_stopping_bot_in_manual_mode_takes_nothing_more_but_still_sends(
+    app: App, fake: FakeSignalCli
+) -> None:
+    slow = SlowConversation(app.conversation, delay=0.5)
+    transport = make_transport(app, fake)
+    transport.conversation = slow  # type: ignore[assignment]
+    task = asyncio.create_task(transport.run())
+    first, later, reminded = new_aci(), new_aci(), new_aci()
+    fake.receive(data_envelope(first, "start"))
+    await wait_until(lambda: slow.started == 1, what="the first answer to begin")
+    task.cancel()
+    await wait_until(lambda: not fake.subscribed, what="the subscription to end")
+    fake.receive(data_envelope(later, "start"))
+    # The outbox's sends keep working while the answers in flight are finished.
+    await transport.send(reminded, [Reply("Erinnerung: Demokratie-Café")])
+    assert not task.done()
+    await stop(task)
+    assert len(fake.delivered_to(first)) == 1
+    assert len(fake.delivered_to(reminded)) == 1
+    # Left on Signal's server for the next start, not taken and dropped.
+    assert fake.delivered_to(later) == []
+    assert [envelope["sourceUuid"] for envelope in fake.waiting] == [later]
+    assert slow.started == 1
+
+
+@pytest.mark.parametrize("fake", ["manual"], indirect=True)
+async def test_manual_mode_receives_once_subscribed_and_again_after_a_reconnect(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    person = Person(fake)
+    assert "1) Deutsch" in await person.say("start")
+    [subscribe] = fake.calls_of("subscribeReceive")
+    assert subscribe.params == {"account": fake.account}
+    await fake.restart()
+    assert "2) English" in await person.say("start")
+    assert len(fake.calls_of("subscribeReceive")) == 2
+    assert fake.connections == 2
+
+
+@pytest.mark.parametrize("fake", ["manual"], indirect=True)
+async def test_the_fake_daemon_in_manual_mode_sends_nothing_until_subscribed(
+    fake: FakeSignalCli,
+) -> None:
+    reader, writer = await asyncio.open_connection(fake.host, fake.port)
+
+    async def call(line: bytes) -> dict[str, Any]:
+        writer.write(line + b"\n")
+        return json.loads(await reader.readline())
+
+    async def nothing_arrives() -> bool:
+        try:
+            await asyncio.wait_for(reader.readline(), 0.1)
+        except TimeoutError:
+            return True
+        return False
+
+    before, after = new_aci(), new_aci()
+    try:
+        fake.receive(data_envelope(before, "hallo"))
+        assert await nothing_arrives()
+        subscribed = await call(b'{"jsonrpc":"2.0","method":"subscribeReceive","id":1}')
+        assert subscribed == {"jsonrpc": "2.0", "result": 0, "id": 1}
+        notification = json.loads(await reader.readline())
+        assert set(notification) == {"jsonrpc", "method", "params"}
+        assert notification["method"] == "receive"
+        assert notification["params"]["subscription"] == 0
+        assert notification["params"]["result"]["account"] == fake.account
+        assert notification["params"]["result"]["envelope"]["sourceUuid"] == before
+        unsubscribe = b'{"jsonrpc":"2.0","method":"unsubscribeReceive","id":2,"params":'
+        ended = await call(unsubscribe + b'{"subscription":0}}')
+        assert ended == {"jsonrpc": "2.0", "result": {}, "id": 2}
+        fake.receive(data_envelope(after, "hallo"))
+        assert await nothing_arrives()
+        assert [envelope["sourceUuid"] for envelope in fake.waiting] == [after]
+        unknown = await call(unsubscribe + b'{"subscription":0}}')
+        assert unknown["error"]["code"] == -1
+        assert unknown["error"]["message"] == "Unknown subscription id"
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def migrated_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database set up as an operator does: `engagebot db upgrade`, then `demo-data`.
+
+    The commands run in this process (the `engagebot` script calls `cli.main`): two more
+    interpreters would double the test's time on a busy machine.
+    """
+    folder = tmp_path_factory.mktemp("engagebot-run")
+    database = folder / "bot.db"
+    with (
+        contextlib.chdir(folder),  # no .env of the developer's
+        mock.patch.dict(os.environ, {"DATABASE_URL": f"sqlite:///{database}"}),
+    ):
+        assert cli.main(["db", "upgrade"]) == 0
+        assert cli.main(["demo-data"]) == 0
+    return database
+
+
+ENGAGEBOT = Path(sys.executable).with_name("engagebot")
+
+
+def bot_environment(database: Path, **settings: str) -> dict[str, str]:
+    """The environment of an `engagebot` process: only what it needs, no token, no .env."""
+    variables = {"PATH": os.environ.get("PATH", ""), "HOME": str(database.parent)}
+    return {
+        **variables,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "TELEGRAM_BOT_TOKEN": "",
+        **settings,
+    }
+
+
+@pytest.mark.parametrize("fake", ["on-connection", "manual"], indirect=True)
+async def test_engagebot_run_answers_everything_it_took_before_sigterm(
+    tmp_path: Path, migrated_demo: Path, fake: FakeSignalCli
+) -> None:
+    database = tmp_path / "bot.db"
+    shutil.copyfile(migrated_demo, database)
+    environment = bot_environment(
+        database,
+        SIGNAL_ACCOUNT=fake.account,
+        SIGNAL_CLI_ENDPOINT=f"tcp://{fake.host}:{fake.port}",
+        SIGNAL_RECEIVE_MODE=fake.receive_mode,
+        # Fast enough that ten answers fit in a quick test; the default is one a second.
+        SIGNAL_RATE="100",
+    )
+    bot = await asyncio.create_subprocess_exec(
+        ENGAGEBOT,
+        "run",
+        env=environment,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_until(lambda: fake.subscribed, timeout=8, what="the bot to connect")
+        people = [new_aci() for _ in range(10)]
+        for aci in people:
+            fake.receive(data_envelope(aci, "start"))
+        bot.send_signal(signal_module.SIGTERM)
+        _, log = await asyncio.wait_for(bot.communicate(), 8)
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+    assert bot.returncode == 0, log.decode()
+    assert {aci: len(fake.delivered_to(aci)) for aci in people} == dict.fromkeys(people, 1)
+    assert all("1) Deutsch" in fake.delivered_to(aci)[0].text for aci in people)
+    assert b"cut short" not in log
+
+
 # -- rendering and settings --------------------------------------------------------------------
 
 
@@ -487,6 +752,7 @@ def test_long_answers_are_split_below_signals_plain_message_size() -> None:
         ("signal_account", "0151 1234567"),
         ("signal_cli_endpoint", "localhost:7583"),
         ("signal_rate", "0"),
+        ("signal_receive_mode", "on-start"),
     ],
 )
 def test_bad_signal_settings_name_the_setting_in_one_line(setting: str, value: str) -> None:
@@ -501,4 +767,8 @@ def test_signal_settings_defaults() -> None:
     assert settings.signal_account == "+4963112345678"
     assert settings.signal_cli_endpoint == "tcp://127.0.0.1:7583"
     assert settings.signal_rate == 1.0
+    assert settings.signal_receive_mode == "on-connection"
+    assert load_settings(_env_file=None, signal_receive_mode=" Manual ").signal_receive_mode == (
+        "manual"
+    )
     assert load_settings(_env_file=None, signal_account="").signal_account is None

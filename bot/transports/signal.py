@@ -4,7 +4,17 @@ signal-cli holds the Signal account; `signal-cli -a ACCOUNT daemon --tcp HOST:PO
 JSON-RPC 2.0 with one JSON object per line (signal-cli-jsonrpc(5)). Our requests carry ids and
 are answered in any order; incoming messages arrive as "receive" notifications. Facts about
 shapes and codes below come from signal-cli's man pages; where those are silent we say so and
-name what the daemon does.
+name the class of signal-cli's source that does it.
+
+Receiving, as signal-cli does it: while anything subscribes to an account's messages, its
+receive loop (ReceiveHelper) takes each message off Signal's server, stores it in its message
+cache, acknowledges it to the server, then hands it to every subscriber and deletes it from the
+cache. A message written to our connection is therefore gone from Signal: we answer it, or
+nobody does. With `--receive-mode on-connection` each connection is subscribed as it opens
+(SocketHandler, SignalJsonRpcDispatcherHandler.handleConnection), so signal-cli takes messages
+for as long as the connection is open. With `--receive-mode manual` nothing is taken until we
+call `subscribeReceive`, and `unsubscribeReceive` stops it again; that is how a stopping bot
+takes nothing it will not answer.
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ IO_ERROR = -3
 UNTRUSTED_KEY_ERROR = -4
 RATE_LIMIT_ERROR = -5
 CAPTCHA_REJECTED_ERROR = -6
+
+# signal-cli's --receive-mode values that fit a bot. "on-start" (its default) takes messages
+# off Signal even while no bot is connected and prints them, so they are lost to the bot.
+RECEIVE_MODES = ("on-connection", "manual")
 
 # Signal answers a rate limit with a hint most of the time; without one, wait a full minute
 # rather than hammer an account that Signal may then ask to solve a captcha.
@@ -98,6 +112,7 @@ class _Request:
     future: asyncio.Future[Any]
     # The connection this request was last written to; after a reconnect it is written again.
     written_on: int = 0
+    resend: bool = True
 
 
 class JsonRpcClient:
@@ -116,6 +131,7 @@ class JsonRpcClient:
         port: int,
         *,
         on_notification: Callable[[str, dict[str, Any]], None],
+        on_connect: Callable[[int], None] | None = None,
         reconnect_initial: float = 0.5,
         reconnect_max: float = 30.0,
         connect_wait: float = 15.0,
@@ -124,6 +140,8 @@ class JsonRpcClient:
         self.host = host
         self.port = port
         self.on_notification = on_notification
+        # Called with the connection's number as soon as each connection is up.
+        self.on_connect = on_connect
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
         self.connect_wait = connect_wait
@@ -140,6 +158,11 @@ class JsonRpcClient:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def connection(self) -> int:
+        """The number of the current (or last) connection, counting from 1."""
+        return self._connection
 
     async def run(self) -> None:
         """Stay connected to the daemon until cancelled, reconnecting with back-off."""
@@ -178,16 +201,26 @@ class JsonRpcClient:
         params: dict[str, Any] | None = None,
         *,
         connect_wait: float | None = None,
+        resend: bool = True,
     ) -> Any:
-        """Send one request and return its result; raise SignalRpcError or DaemonUnavailable."""
+        """Send one request and return its result; raise SignalRpcError or DaemonUnavailable.
+
+        With `resend=False` the request goes out on the current connection only and is given
+        up if that connection drops: signal-cli keeps subscriptions per connection, so a
+        subscription asked for on a connection that is gone means nothing on the next one.
+        """
         if self._stopped:
             raise DaemonUnavailable("the Signal transport is not running")
+        if not resend and not self._connected.is_set():
+            raise DaemonUnavailable(f"not connected to signal-cli for {method}")
         request_id = next(self._ids)
         body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params:
             body["params"] = params
         line = (json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        request = _Request(request_id, line, asyncio.get_running_loop().create_future())
+        request = _Request(
+            request_id, line, asyncio.get_running_loop().create_future(), resend=resend
+        )
         self._pending[request_id] = request
         wait = self.connect_wait if connect_wait is None else connect_wait
         try:
@@ -212,6 +245,8 @@ class JsonRpcClient:
                     return request.future.result()
                 if not done:
                     raise DaemonUnavailable(f"signal-cli did not answer {method} in time")
+                if not resend:
+                    raise DaemonUnavailable(f"the connection to signal-cli dropped during {method}")
                 # The connection dropped before the answer came: write it again once back.
         finally:
             del self._pending[request_id]
@@ -227,6 +262,11 @@ class JsonRpcClient:
         for request in list(self._pending.values()):
             self._write_now(request)
         self._connected.set()
+        if self.on_connect is not None:
+            try:
+                self.on_connect(self._connection)
+            except Exception:
+                log.exception("failed to set up a new connection to signal-cli")
         try:
             while True:
                 line = await reader.readline()
@@ -256,6 +296,8 @@ class JsonRpcClient:
         writer = self._writer
         if writer is None or writer.is_closing() or request.future.done():
             return
+        if not request.resend and request.written_on:
+            return  # it belonged to a connection that is gone
         writer.write(request.line)
         request.written_on = self._connection
 
@@ -522,17 +564,40 @@ class SignalTransport:
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     connect_wait: float = 15.0
+    # The daemon's --receive-mode; the protocol cannot tell us which one it was started with.
+    receive_mode: str = "on-connection"
+    # On a clean stop (SIGTERM, Ctrl-C), how long to keep answering what signal-cli already
+    # took off Signal's server before giving up on it. Below systemd's TimeoutStopSec (90 s by
+    # default), which then kills the process; at SIGNAL_RATE 1 it covers about 20 answers.
+    stop_timeout: float = 20.0
     name: str = field(default="signal", init=False)
     client: JsonRpcClient = field(init=False)
     limiter: RateLimiter = field(init=False)
+    # The newest answer task per chat: the next message of that chat waits for it.
     _latest: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)
+    # Every answer task not yet finished, for a stop to wait for.
+    _answering: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _received: int = field(default=0, init=False)  # messages taken on to answer, ever
+    _stopping: bool = field(default=False, init=False)
+    _cut_off: bool = field(default=False, init=False)  # past the stop's time limit
+    _dropped: int = field(default=0, init=False)  # messages that came after the cut-off
+    # Manual mode: our subscription as (connection number, subscription id), and the request
+    # for one while it is on its way.
+    _subscription: tuple[int, int] | None = field(default=None, init=False)
+    _subscribing: asyncio.Task[None] | None = field(default=None, init=False)
+    # The connection on which signal-cli sent an unsubscribed message although we are in
+    # manual mode: it subscribed that connection by itself.
+    _auto_subscribed: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        if self.receive_mode not in RECEIVE_MODES:
+            raise ValueError(f"receive_mode must be one of {', '.join(RECEIVE_MODES)}")
         self.client = JsonRpcClient(
             self.host,
             self.port,
             on_notification=self._on_notification,
+            on_connect=self._on_connect,
             reconnect_initial=self.reconnect_initial,
             reconnect_max=self.reconnect_max,
             connect_wait=self.connect_wait,
@@ -541,7 +606,7 @@ class SignalTransport:
 
     @classmethod
     def from_settings(cls, conversation: Conversation, settings: Settings) -> SignalTransport:
-        """Build the transport from SIGNAL_ACCOUNT, SIGNAL_CLI_ENDPOINT and SIGNAL_RATE."""
+        """Build the transport from the SIGNAL_* settings."""
         if not settings.signal_account:
             raise ValueError("SIGNAL_ACCOUNT is not set")
         host, port = parse_endpoint(settings.signal_cli_endpoint)
@@ -551,17 +616,97 @@ class SignalTransport:
             host=host,
             port=port,
             rate=settings.signal_rate,
+            receive_mode=settings.signal_receive_mode,
         )
 
     async def run(self) -> None:
-        """Receive and answer Signal messages until cancelled."""
+        """Receive and answer Signal messages until cancelled, then finish what is in flight."""
+        self._stopping = self._cut_off = False
+        self._dropped = 0
+        connection = asyncio.create_task(self.client.run(), name="signal-cli-connection")
         try:
-            await self.client.run()
+            # Not `await connection`: cancelling run() must leave the connection open, for the
+            # answers still on their way and for the outbox's sends.
+            await asyncio.wait({connection})
+            connection.result()  # it only ends by failing
         finally:
-            answering = list(self._latest.values())
-            for task in answering:
+            await self._stop(connection)
+
+    async def _stop(self, connection: asyncio.Task[None]) -> None:
+        """Stop taking messages, answer those taken, then close; give up after stop_timeout.
+
+        signal-cli acknowledges a message to Signal's server before it writes it to us (see the
+        module's docstring), so an answer cancelled here is an answer nobody ever gets.
+        """
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        deadline = began + self.stop_timeout
+        try:
+            if not connection.done():
+                async with asyncio.timeout_at(deadline):
+                    await self._stop_receiving()
+                    await self._answer_everything_taken()
+        except TimeoutError:
+            pass
+        finally:
+            # Cancelled again while waiting, or out of time: whatever is left is cut short.
+            self._cut_off = True
+            unfinished = [task for task in self._answering if not task.done()]
+            for task in unfinished:
                 task.cancel()
-            await asyncio.gather(*answering, return_exceptions=True)
+            connection.cancel()  # after the cancels above, so no answer fails for want of it
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
+            if unfinished or self._dropped:
+                log.warning(
+                    "stopped Signal %.1f s after the stop began; unanswered messages cut short: %d",
+                    loop.time() - began,
+                    len(unfinished) + self._dropped,
+                )
+
+    async def _stop_receiving(self) -> None:
+        """In manual mode, end our subscription: signal-cli then takes nothing more for us."""
+        if self.receive_mode != "manual":
+            return  # on-connection: signal-cli takes messages until the connection closes
+        if self._subscribing is not None:
+            # A subscription on its way must be known before it can be ended.
+            await asyncio.wait({self._subscribing})
+        subscription = self._subscription
+        if subscription is None or not self.client.connected:
+            return  # none, or it ended with its connection
+        connection, subscription_id = subscription
+        if connection != self.client.connection:
+            return
+        try:
+            # SignalJsonRpcDispatcherHandler.UnsubscribeReceiveCommand: it answers once the
+            # subscription's handler is removed, and everything that handler wrote is on the
+            # connection before that answer.
+            await self.client.call(
+                "unsubscribeReceive",
+                {"subscription": subscription_id, "account": self.account},
+                resend=False,
+            )
+        except (SignalRpcError, DaemonUnavailable) as exc:
+            log.warning("could not end the Signal subscription: %s", exc)
+        else:
+            self._subscription = None
+
+    async def _answer_everything_taken(self) -> None:
+        """Wait for every answer, and for those of messages still coming in, to be sent."""
+        while True:
+            while unfinished := {task for task in self._answering if not task.done()}:
+                await asyncio.wait(unfinished)
+            received = self._received
+            try:
+                # Whatever signal-cli wrote before it answers this has been read by then
+                # (JsonWriterImpl writes one whole line at a time, in order).
+                await self.client.call("version", resend=False)
+            except (SignalRpcError, DaemonUnavailable):
+                return  # the connection is gone, and what it carried has been read
+            if self._received == received:
+                return
 
     async def send(self, user_key: str, replies: list[Reply]) -> None:
         """Send messages the user did not ask for just now, paced with every other send.
@@ -580,11 +725,53 @@ class SignalTransport:
 
     # -- incoming --------------------------------------------------------------------------
 
+    def _on_connect(self, connection: int) -> None:
+        """Subscribe a new connection to our messages, in manual mode, unless stopping."""
+        if self.receive_mode != "manual" or self._stopping:
+            return
+        self._subscribing = asyncio.create_task(self._subscribe(connection))
+        self._background.add(self._subscribing)
+        self._subscribing.add_done_callback(self._background.discard)
+
+    async def _subscribe(self, connection: int) -> None:
+        try:
+            # SignalJsonRpcDispatcherHandler.SubscribeReceiveCommand answers the subscription id,
+            # a number; `account` picks ours on a multi-account daemon (a single-account one
+            # ignores it, the command reads no parameters).
+            result = await self.client.call(
+                "subscribeReceive", {"account": self.account}, resend=False
+            )
+        except DaemonUnavailable as exc:
+            log.debug("not subscribed: %s", exc)  # the next connection subscribes again
+            return
+        except SignalRpcError as exc:
+            log.error("signal-cli did not subscribe the bot to its messages: %s", exc)
+            return
+        if isinstance(result, int) and not isinstance(result, bool):
+            self._subscription = (connection, result)
+            log.info("subscribed to Signal messages (subscription %d)", result)
+        else:
+            log.error("signal-cli answered subscribeReceive with %r, not a subscription id", result)
+
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method != "receive":
             return
-        # With --receive-mode=manual the daemon wraps the same object in a subscription.
-        payload = params.get("result") if "subscription" in params else params
+        if "subscription" in params:
+            # An explicit subscription's notification wraps the object in `result`
+            # (SignalJsonRpcDispatcherHandler.createReceiveHandler).
+            payload = params.get("result")
+            if self._auto_subscribed == self.client.connection:
+                return  # a copy of what the daemon's own subscription sends
+        else:
+            payload = params
+            if self.receive_mode == "manual" and self._auto_subscribed != self.client.connection:
+                # The daemon subscribed this connection itself: it is not in manual mode and
+                # sends every message once more under our subscription; use only these.
+                self._auto_subscribed = self.client.connection
+                log.warning(
+                    "signal-cli sends messages nobody subscribed to: it runs without "
+                    "--receive-mode manual; set SIGNAL_RECEIVE_MODE=on-connection to match"
+                )
         if not isinstance(payload, dict):
             return
         account = payload.get("account")
@@ -628,13 +815,19 @@ class SignalTransport:
                 handle=number if isinstance(number, str) and number else None,
             )
             target, key = _Target(recipient=sender), sender
+        if self._cut_off:
+            self._dropped += 1  # the stop ran out of time; counted in its log line
+            return
+        self._received += 1
         # Answers to one chat go out in the order its messages came; other chats need not wait.
         previous = self._latest.get(key)
         task = asyncio.create_task(self._answer(previous, incoming, target))
         self._latest[key] = task
+        self._answering.add(task)
         task.add_done_callback(lambda done: self._forget(key, done))
 
     def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        self._answering.discard(task)
         if self._latest.get(key) is task:
             del self._latest[key]
 
@@ -644,7 +837,11 @@ class SignalTransport:
         if previous is not None:
             await asyncio.wait({previous})
         answer = asyncio.ensure_future(self.conversation.handle_async(incoming))
-        done, _ = await asyncio.wait({answer}, timeout=self.typing_after)
+        try:
+            done, _ = await asyncio.wait({answer}, timeout=self.typing_after)
+        except asyncio.CancelledError:
+            answer.cancel()  # asyncio.wait leaves it running; a stop out of time must not
+            raise
         typing = None
         if not done:
             typing = asyncio.create_task(self._typing(target))
