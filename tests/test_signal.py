@@ -674,8 +674,9 @@ async def test_engagebot_run_answers_everything_it_took_before_sigterm(
         SIGNAL_ACCOUNT=fake.account,
         SIGNAL_CLI_ENDPOINT=f"tcp://{fake.host}:{fake.port}",
         SIGNAL_RECEIVE_MODE=fake.receive_mode,
-        # Fast enough that ten answers fit in a quick test; the default is one a second.
-        SIGNAL_RATE="100",
+        # Ten answers take two seconds, so most are still to go out when the stop begins (at
+        # the default of one a second they would take ten).
+        SIGNAL_RATE="5",
     )
     bot = await asyncio.create_subprocess_exec(
         ENGAGEBOT,

@@ -642,6 +642,11 @@ class SignalTransport:
         loop = asyncio.get_running_loop()
         began = loop.time()
         deadline = began + self.stop_timeout
+        log.info(
+            "stopping Signal: finishing %d answers in flight, for at most %.0f s",
+            sum(not task.done() for task in self._answering),
+            self.stop_timeout,
+        )
         try:
             if not connection.done():
                 async with asyncio.timeout_at(deadline):
