@@ -22,29 +22,18 @@ TICK = timedelta(seconds=30)
 
 def _jobs(database: Path, start: datetime):  # noqa: ANN202
     # Everything `engagebot run` imports, so the memory figure is the bot's.
-    from sqlalchemy import text
-
     import bot.cli
     import bot.runner
     import bot.transports.telegram  # noqa: F401
     from benchmarks.common import settings_for
     from bot.app import App
     from bot.clock import FakeClock
-    from bot.delivery import LEASE_NAME, DeliveryLease
     from bot.scheduler import Jobs
-    from db.engine import session_scope
 
     clock = FakeClock(start)
     app = App(settings_for(database), clock=clock)
     app.migrate()
-    with session_scope(app.engine) as session:  # an earlier run's lease, held on another clock
-        session.execute(text("DELETE FROM job_marks WHERE name = :name"), {"name": LEASE_NAME})
-    jobs = Jobs(
-        conversation=app.conversation,
-        settings=app.settings,
-        clock=clock,
-        lease=DeliveryLease(app.conversation, clock),
-    )
+    jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
     return app, clock, jobs
 
 

@@ -9,32 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import math
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 
 from bot.clock import Clock
-from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure, Transport
+from bot.transports.base import Progress, RecipientGone, RetryLater, TemporaryFailure, Transport
 from db.engine import session_scope
-from db.outbox import (
-    acquire_lease,
-    claim_due,
-    mark_dropped,
-    mark_sent,
-    record_failure,
-    release_lease,
-)
+from db.outbox import claim_due, mark_dropped, record_failure, release_claims
 from db.outbox import retry_after as reschedule_after
-from handlers.conversation import Conversation
+from handlers.conversation import Conversation, Notice
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "delivery"
+# How many seconds of sending one claim may hold at the messenger's rate: a row that becomes
+# due meanwhile (a reminder behind an announcement) waits at most about this long.
+CLAIM_SECONDS = 2.0
+MAX_CLAIM = 50
 # While the database cannot be written (locked past its busy timeout, read-only), the outcome
 # of a message in hand is recorded again after these pauses (doubling up to the longest).
 RECORD_RETRY_FIRST = 0.1
@@ -79,7 +73,7 @@ class DeliveryWorker:
         clock: Clock,
         rate: float,
         max_attempts: int,
-        batch: int = 50,
+        batch: int | None = None,
         pacer: Pacer | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -87,7 +81,8 @@ class DeliveryWorker:
         self.transport = transport
         self.clock = clock
         self.max_attempts = max_attempts
-        self.batch = batch
+        # Claim little at a time: what is claimed is sent before anything else is looked at.
+        self.batch = batch or max(1, min(MAX_CLAIM, math.ceil(rate * CLAIM_SECONDS)))
         self.pacer = pacer or Pacer(rate)
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
@@ -102,7 +97,11 @@ class DeliveryWorker:
         self._stopped = True
         self._wake.set()
 
-    async def run(self, *, poll_seconds: float = 5.0) -> None:
+    def restart(self) -> None:
+        """Allow sending again after `stop` (this process took delivery over once more)."""
+        self._stopped = False
+
+    async def run(self, *, poll_seconds: float = 2.0) -> None:
         """Deliver until cancelled, looking again when woken or every `poll_seconds`."""
         while not self._stopped:
             try:
@@ -123,7 +122,8 @@ class DeliveryWorker:
             ids = await self.conversation.run_db(self._claim)
             for message_id in ids:
                 if self._stopped:
-                    # The rest stay claimed; once the claim is old, whoever delivers sends them.
+                    # The rest stay claimed until the holder of the delivery lock puts them
+                    # back: this process when it stops, or the next one when it takes over.
                     break
                 await self._deliver(message_id)
             handled += len(ids)
@@ -133,10 +133,14 @@ class DeliveryWorker:
 
     def _claim(self) -> list[int]:
         with session_scope(self.conversation.engine) as session:
-            rows = claim_due(
+            return claim_due(
                 session, transport=self.transport.name, now=self.clock.now(), limit=self.batch
             )
-            return [row.id for row in rows if row.id is not None]
+
+    def release_claims(self) -> int:
+        """Put this messenger's claimed but unsent rows back in the queue (lock holder only)."""
+        with session_scope(self.conversation.engine) as session:
+            return release_claims(session, transport=self.transport.name)
 
     async def _deliver(self, message_id: int) -> None:
         run_db = self.conversation.run_db
@@ -149,21 +153,22 @@ class DeliveryWorker:
         if notice is None:
             return
         await self.pacer.wait()
+        progress = Progress(notice.parts_sent)
         try:
-            await self.transport.send(notice.user_key, notice.replies)
+            await self.transport.send(notice.user_key, notice.replies, progress)
         except RetryLater as exc:
             self.pacer.pause(exc.retry_after)
-            await self._record(self._retry, message_id, exc.retry_after)
+            await self._record(self._retry, message_id, exc.retry_after, progress.sent)
         except RecipientGone:
             await self._record(self.conversation.deactivate, self.transport.name, notice.user_key)
             await self._record(self._drop, message_id, "recipient gone")
         except TemporaryFailure as exc:
-            await self._record(self._failed, message_id, f"temporary: {exc}")
+            await self._record(self._failed, message_id, f"temporary: {exc}", progress.sent)
         except Exception as exc:
             log.exception("unexpected error sending outbox message %s", message_id)
-            await self._record(self._failed, message_id, type(exc).__name__)
+            await self._record(self._failed, message_id, type(exc).__name__, progress.sent)
         else:
-            await self._record(self._sent, message_id)
+            await self._record(self._sent, message_id, notice)
 
     async def _record(self, step: Callable[..., object], *args: object) -> None:
         """Record the outcome of a message in hand, waiting for the database if it is away.
@@ -188,19 +193,24 @@ class DeliveryWorker:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RECORD_RETRY_LONGEST)
 
-    def _sent(self, message_id: int) -> None:
-        with session_scope(self.conversation.engine) as session:
-            mark_sent(session, message_id=message_id, now=self.clock.now())
+    def _sent(self, message_id: int, notice: Notice) -> None:
+        self.conversation.record_delivery(message_id, notice.menu)
 
-    def _retry(self, message_id: int, seconds: float) -> None:
+    def _retry(self, message_id: int, seconds: float, parts_sent: int) -> None:
         with session_scope(self.conversation.engine) as session:
-            reschedule_after(session, message_id=message_id, now=self.clock.now(), seconds=seconds)
+            reschedule_after(
+                session,
+                message_id=message_id,
+                now=self.clock.now(),
+                seconds=seconds,
+                parts_sent=parts_sent,
+            )
 
     def _drop(self, message_id: int, reason: str) -> None:
         with session_scope(self.conversation.engine) as session:
             mark_dropped(session, message_id=message_id, reason=reason)
 
-    def _failed(self, message_id: int, error: str) -> None:
+    def _failed(self, message_id: int, error: str, parts_sent: int = 0) -> None:
         with session_scope(self.conversation.engine) as session:
             dead = record_failure(
                 session,
@@ -209,39 +219,9 @@ class DeliveryWorker:
                 error=error,
                 max_attempts=self.max_attempts,
                 rng=self.rng,
+                parts_sent=parts_sent,
             )
         if dead:
             log.warning(
                 "outbox message %s gave up after %s attempts", message_id, self.max_attempts
             )
-
-
-class DeliveryLocked(RuntimeError):
-    """Another bot process delivers from this database already."""
-
-
-class DeliveryLease:
-    """Makes sure one process at a time delivers from a database."""
-
-    def __init__(
-        self, conversation: Conversation, clock: Clock, ttl: timedelta = timedelta(minutes=2)
-    ) -> None:
-        self.conversation = conversation
-        self.clock = clock
-        self.ttl = ttl
-        self.holder = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-    def acquire(self) -> None:
-        """Take the lease, or raise DeliveryLocked while another process holds it."""
-        with session_scope(self.conversation.engine) as session:
-            if not acquire_lease(
-                session, name=LEASE_NAME, holder=self.holder, now=self.clock.now(), ttl=self.ttl
-            ):
-                raise DeliveryLocked(
-                    "another engagebot process is delivering from this database; "
-                    "this one will not send reminders or broadcasts"
-                )
-
-    def release(self) -> None:
-        with session_scope(self.conversation.engine) as session:
-            release_lease(session, name=LEASE_NAME, holder=self.holder)

@@ -1,4 +1,8 @@
-"""Run the bot: every transport, its delivery worker and the scheduler, in one event loop."""
+"""Run the bot: every transport, and the duties this process owns, in one event loop.
+
+Conversations are served by every process. Delivery (one duty per messenger) and the scheduler
+are done by the process that holds their lock; see bot/ownership.py.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,19 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from bot.app import App
-from bot.delivery import DeliveryLease, DeliveryLocked, DeliveryWorker
+from bot.delivery import DeliveryWorker
+from bot.ownership import hold
 from bot.scheduler import Jobs, build_scheduler
 from bot.transports.base import Transport
+from db.locks import owner_lock
 
 log = logging.getLogger(__name__)
+
+# How long a stopping sender may take to finish the message in hand.
+STOP_GRACE_SECONDS = 10.0
 
 
 def delivery_rate(app: App, transport: Transport) -> float:
@@ -22,6 +33,59 @@ def delivery_rate(app: App, transport: Transport) -> float:
     if transport.name == "telegram":
         return app.settings.broadcast_rate
     return 100.0
+
+
+class Delivery:
+    """The duty of sending one messenger's outbox."""
+
+    def __init__(self, app: App, worker: DeliveryWorker) -> None:
+        self.app = app
+        self.worker = worker
+        self.name = f"{worker.transport.name} delivery"
+        self._running: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        worker = self.worker
+        # Whoever held the lock before is gone: what it had claimed, nobody else will send.
+        released = await self.app.conversation.run_db(worker.release_claims)
+        if released:
+            log.warning(
+                "%s: %s messages claimed by a stopped sender go out again", self.name, released
+            )
+        worker.restart()
+        self._running = asyncio.create_task(worker.run())
+        await asyncio.shield(self._running)
+
+    async def stop(self, *, still_owner: bool) -> None:
+        self.worker.stop()
+        if self._running is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._running, timeout=STOP_GRACE_SECONDS)
+        if still_owner:
+            with contextlib.suppress(Exception):
+                await self.app.conversation.run_db(self.worker.release_claims)
+
+
+class Scheduling:
+    """The duty of running the scheduler's jobs (reminders, news, digests, retention)."""
+
+    name = "scheduler"
+
+    def __init__(self, jobs: Jobs, app: App) -> None:
+        self.jobs = jobs
+        self.app = app
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def run(self) -> None:
+        self._scheduler = build_scheduler(self.jobs, self.app.settings)
+        self._scheduler.start()
+        await self.jobs.tick()  # catch up on what fell due while nobody ran the scheduler
+        await asyncio.Event().wait()
+
+    async def stop(self, *, still_owner: bool) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
 
 
 async def serve(app: App, transports: Sequence[Transport]) -> None:
@@ -36,36 +100,31 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
         )
         for transport in transports
     ]
-    lease = DeliveryLease(app.conversation, app.clock)
-    try:
-        await app.conversation.run_db(lease.acquire)
-    except DeliveryLocked as exc:
-        log.error("%s", exc)
-        workers = []
     jobs = Jobs(
-        conversation=app.conversation,
-        settings=app.settings,
-        clock=app.clock,
-        workers=workers,
-        lease=lease if workers else None,
+        conversation=app.conversation, settings=app.settings, clock=app.clock, workers=workers
     )
-    scheduler = build_scheduler(jobs, app.settings) if workers else None
+    duties = [
+        *(
+            (owner_lock(app.engine, f"delivery-{worker.transport.name}"), Delivery(app, worker))
+            for worker in workers
+        ),
+        (owner_lock(app.engine, "scheduler"), Scheduling(jobs, app)),
+    ]
     serving = [asyncio.create_task(t.run(), name=f"{t.name}-transport") for t in transports]
-    helpers = [asyncio.create_task(w.run(), name=f"{w.transport.name}-delivery") for w in workers]
-    if scheduler is not None:
-        scheduler.start()
-        await jobs.tick()  # catch up on what fell due while the bot was down
+    owning = [asyncio.create_task(hold(lock, duty), name=duty.name) for lock, duty in duties]
     try:
         done, _pending = await asyncio.wait(serving, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()  # a transport that failed stops the bot with its error
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        for task in (*serving, *helpers):
+        # Duties first: senders finish the message in hand while the transports still run.
+        for task in owning:
             task.cancel()
-        for task in (*serving, *helpers):
+        for task in owning:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if workers:
-            await app.conversation.run_db(lease.release)
+        for task in serving:
+            task.cancel()
+        for task in serving:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

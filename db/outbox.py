@@ -1,8 +1,15 @@
 """The outbox: every message the bot sends on its own is a row first, and leaves it once sent.
 
 Rows are claimed in one short transaction, sent with no transaction open, and their outcome is
-recorded in another. A crash between claim and send leaves the row `sending`; once its claim is
-older than the lease it is sent again, so at most the messages in flight can arrive twice.
+recorded in another. Only the process that holds a messenger's delivery lock (db/locks.py)
+claims that messenger's rows, and a claim is a compare-and-set on the status, so two senders can
+never both take a row. A crash between claim and send leaves the row `sending`; the next holder
+of the lock puts such rows back in the queue when it takes over, so at most the messages in
+flight at a crash can arrive twice.
+
+Rows wait in two lanes: conversation-bound notices (reminders, promotions, answers to people,
+event changes) are claimed before bulk ones (announcements, news), so a large announcement
+never holds a reminder back by more than one claim.
 """
 
 from __future__ import annotations
@@ -21,6 +28,16 @@ from db.models import JobMark, OutboxMessage, OutboxStatus, User
 
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
+
+CONVERSATION_LANE = 0
+BULK_LANE = 1
+# Messages to many people at once; everything else concerns something a person is doing.
+BULK_KINDS = frozenset({"broadcast", "alert", "digest"})
+
+
+def lane_of(kind: str) -> int:
+    """Return the lane a kind of message waits in."""
+    return BULK_LANE if kind in BULK_KINDS else CONVERSATION_LANE
 
 
 def enqueue(
@@ -52,6 +69,7 @@ def enqueue(
         dedupe_key=dedupe_key,
         payload=payload,
         status=status,
+        lane=lane_of(kind),
         next_attempt_at=not_before or now,
         created_at=now,
     )
@@ -115,7 +133,9 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage], *, now: datet
                 "dedupe_key": message.dedupe_key,
                 "payload": message.payload,
                 "status": message.status,
+                "lane": lane_of(message.kind),
                 "attempts": 0,
+                "parts_sent": 0,
                 "next_attempt_at": message.not_before or now,
                 "created_at": now,
             }
@@ -143,36 +163,54 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage], *, now: datet
     return set(new)
 
 
-def claim_due(
-    session: Session, *, transport: str, now: datetime, limit: int
-) -> list[OutboxMessage]:
-    """Mark up to `limit` due rows of one transport as being sent, oldest first, and return them."""
-    rows = list(
+def claim_due(session: Session, *, transport: str, now: datetime, limit: int) -> list[int]:
+    """Mark up to `limit` due rows of one transport as being sent and return their ids.
+
+    Conversation-bound rows come first, then bulk ones, each oldest first. The claim is a
+    compare-and-set: only rows still pending are taken, whatever else runs at the same time.
+    """
+    candidates = list(
         session.exec(
-            select(OutboxMessage)
+            select(OutboxMessage.id)
             .where(
                 OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.transport == transport,
                 OutboxMessage.next_attempt_at <= now,
             )
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .order_by(
+                col(OutboxMessage.lane), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)
+            )
             .limit(limit)
         ).all()
     )
-    for row in rows:
-        row.status = OutboxStatus.SENDING
-        row.claimed_at = now
-    session.flush()
-    return rows
+    if not candidates:
+        return []
+    claimed = set(
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(candidates),
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+            )
+            .values(status=OutboxStatus.SENDING, claimed_at=now)
+            .returning(col(OutboxMessage.id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    return [message_id for message_id in candidates if message_id in claimed]
 
 
-def release_stale_claims(session: Session, *, now: datetime, lease: timedelta) -> int:
-    """Put rows whose sender died mid-way back in the queue."""
+def release_claims(session: Session, *, transport: str) -> int:
+    """Put one transport's rows that were being sent back in the queue.
+
+    Called by the holder of the transport's delivery lock only: when it takes over from a
+    process that died (whose claims nobody else can finish), and when it stops itself.
+    """
     result = session.execute(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.status) == OutboxStatus.SENDING,
-            col(OutboxMessage.claimed_at) < now - lease,
+            col(OutboxMessage.transport) == transport,
         )
         .values(status=OutboxStatus.PENDING, claimed_at=None)
     )
@@ -198,10 +236,16 @@ def mark_dropped(session: Session, *, message_id: int, reason: str) -> None:
         row.claimed_at = None
 
 
-def retry_after(session: Session, *, message_id: int, now: datetime, seconds: float) -> None:
-    """Send again after the messenger's requested pause; this does not count as a failure."""
+def retry_after(
+    session: Session, *, message_id: int, now: datetime, seconds: float, parts_sent: int = 0
+) -> None:
+    """Send again after the messenger's requested pause; this does not count as a failure.
+
+    `parts_sent` messages of it went out already; the retry sends only the rest.
+    """
     row = session.get(OutboxMessage, message_id)
-    if row is not None:
+    if row is not None and row.status == OutboxStatus.SENDING:
+        row.parts_sent = max(row.parts_sent, parts_sent)
         row.status = OutboxStatus.PENDING
         row.claimed_at = None
         row.next_attempt_at = now + timedelta(seconds=max(seconds, 0))
@@ -216,11 +260,16 @@ def record_failure(
     error: str,
     max_attempts: int,
     rng: random.Random | None = None,
+    parts_sent: int = 0,
 ) -> bool:
-    """Count a failed attempt; back off with jitter, or give up for good. Return True if dead."""
+    """Count a failed attempt; back off with jitter, or give up for good. Return True if dead.
+
+    A row no longer being sent (dropped meanwhile, say) is left as it is.
+    """
     row = session.get(OutboxMessage, message_id)
-    if row is None:
+    if row is None or row.status != OutboxStatus.SENDING:
         return False
+    row.parts_sent = max(row.parts_sent, parts_sent)
     row.attempts += 1
     row.claimed_at = None
     row.last_error = error[:200]
@@ -245,35 +294,6 @@ def drop_pending_for_user(session: Session, *, user_id: int, reason: str) -> int
         .values(status=OutboxStatus.DROPPED, last_error=reason[:200], claimed_at=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def acquire_lease(
-    session: Session, *, name: str, holder: str, now: datetime, ttl: timedelta
-) -> bool:
-    """Take or renew a named lease; False while another holder's lease is still valid."""
-    if session.get(JobMark, name) is None:
-        try:
-            with session.begin_nested():
-                session.add(JobMark(name=name, value=holder, moment=now + ttl))
-            return True
-        except IntegrityError:
-            pass
-    result = session.execute(
-        update(JobMark)
-        .where(
-            col(JobMark.name) == name,
-            (col(JobMark.value) == holder) | (col(JobMark.moment) < now),
-        )
-        .values(value=holder, moment=now + ttl)
-    )
-    session.expire_all()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def release_lease(session: Session, *, name: str, holder: str) -> None:
-    row = session.get(JobMark, name)
-    if row is not None and row.value == holder:
-        session.delete(row)
 
 
 def get_mark(session: Session, *, name: str) -> datetime | None:

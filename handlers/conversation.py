@@ -38,10 +38,11 @@ from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.i18n import Translations, Translator, negotiate_locale
 from bot.logref import UserRefs
-from bot.messages import Button, Incoming, Reply
+from bot.messages import Button, Incoming, Reply, replies_to_json
 from db.engine import session_scope
+from db.inbox import settle, was_handled
 from db.models import OutboxMessage, User
-from db.outbox import drop_pending_for_user, mark_dropped
+from db.outbox import drop_pending_for_user, mark_dropped, mark_sent
 from db.queries import get_or_create_user, get_state
 from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
@@ -56,10 +57,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Notice:
-    """A rendered outbox message: to whom, and what."""
+    """A rendered outbox message: to whom, what, and how much of it went out already."""
 
     user_key: str
     replies: list[Reply]
+    # The action ids of its buttons, the person's typed-number menu once it was delivered.
+    menu: list[str] | None = None
+    parts_sent: int = 0
 
 
 MAX_TEXT_CHARS = 4000
@@ -116,8 +120,8 @@ class Conversation:
         """Render a queued message for its recipient, in their language, at send time.
 
         Returns None, after marking the row dropped, when it should not be sent any more.
-        Rendering records the notice's buttons as the user's last menu, so a typed "1" on a
-        messenger without buttons answers the reminder it came with.
+        Its buttons become the person's typed-number menu only once it was delivered
+        (`record_delivery`): a notice that failed must not change what "2" presses.
         """
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, message_id)
@@ -145,8 +149,24 @@ class Conversation:
             if not replies:
                 mark_dropped(session, message_id=message_id, reason="no longer relevant")
                 return None
-            self._remember_menu(ctx, replies)
-            return Notice(user.external_id, [self._finish(reply, ctx.t) for reply in replies])
+            return Notice(
+                user.external_id,
+                [self._finish(reply, ctx.t) for reply in replies],
+                menu=self._menu_of(replies),
+                parts_sent=row.parts_sent,
+            )
+
+    def record_delivery(self, message_id: int, menu: list[str] | None) -> None:
+        """Record that a queued message was sent; its buttons are now what typed numbers press."""
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, message_id)
+            if row is None:
+                return
+            mark_sent(session, message_id=message_id, now=self.clock.now())
+            if menu is not None:
+                user = session.get(User, row.user_id)
+                if user is not None:
+                    get_state(session, user=user, now=self.clock.now()).menu = menu
 
     def deactivate(self, transport: str, user_key: str) -> None:
         """Remember that a user blocked the bot or left the messenger; nothing more goes out."""
@@ -177,6 +197,10 @@ class Conversation:
             return [self._finish(Reply(text), t)]
         try:
             with session_scope(self.engine) as session:
+                if incoming.update_id is not None and was_handled(
+                    session, transport=incoming.transport, update_id=incoming.update_id
+                ):
+                    return []  # handled before a restart; the transport sends its kept answer
                 now = self.clock.now()
                 user, _created = get_or_create_user(
                     session,
@@ -209,7 +233,16 @@ class Conversation:
                     self._remember_menu(ctx, replies)
                     state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)
-                return [self._finish(reply, ctx.t) for reply in replies]
+                answer = [self._finish(reply, ctx.t) for reply in replies]
+                if incoming.update_id is not None:
+                    # In the same transaction as what handling changed: both or neither.
+                    settle(
+                        session,
+                        transport=incoming.transport,
+                        update_id=incoming.update_id,
+                        replies=replies_to_json(answer),
+                    )
+                return answer
         except OperationalError:
             log.exception(
                 "database unavailable while answering %s",
@@ -340,11 +373,18 @@ class Conversation:
     # -- after the handler --------------------------------------------------------------------
 
     @staticmethod
-    def _remember_menu(ctx: Context, replies: list[Reply]) -> None:
+    def _menu_of(replies: list[Reply]) -> list[str] | None:
+        """Return the action ids of the last buttons shown, which typed numbers press."""
         for reply in reversed(replies):
             if reply.buttons:
-                ctx.state.menu = [button.action for button in reply.flat_buttons()]
-                return
+                return [button.action for button in reply.flat_buttons()]
+        return None
+
+    @classmethod
+    def _remember_menu(cls, ctx: Context, replies: list[Reply]) -> None:
+        menu = cls._menu_of(replies)
+        if menu is not None:
+            ctx.state.menu = menu
 
     @staticmethod
     def _finish(reply: Reply, t: Translator) -> Reply:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from bot.messages import Reply
+from bot.transports.base import Progress
 
 
 @dataclass
@@ -19,10 +20,14 @@ class RecordingTransport:
     async def run(self) -> None:
         return None
 
-    async def send(self, user_key: str, replies: list[Reply]) -> None:
+    async def send(
+        self, user_key: str, replies: list[Reply], progress: Progress | None = None
+    ) -> None:
         if self.fail_next.get(user_key):
             raise self.fail_next[user_key].pop(0)
         self.sent.append((user_key, replies))
+        if progress is not None:
+            progress.sent += 1
 
     def texts_for(self, user_key: str) -> list[str]:
         return ["\n".join(r.text for r in replies) for key, replies in self.sent if key == user_key]

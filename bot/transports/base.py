@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.messages import Reply
+
+
+@dataclass
+class Progress:
+    """How many of a notice's messenger messages (texts, map pins, files) went out.
+
+    A transport skips the first `sent` of them and counts up as it sends, so when a later one
+    fails, a retry sends only the rest: nobody gets the same text again and again while its
+    map pin keeps meeting a rate limit.
+    """
+
+    sent: int = 0
 
 
 class Transport(Protocol):
@@ -14,7 +27,9 @@ class Transport(Protocol):
         """Receive and answer messages until stopped or cancelled."""
         ...
 
-    async def send(self, user_key: str, replies: list[Reply]) -> None:
+    async def send(
+        self, user_key: str, replies: list[Reply], progress: Progress | None = None
+    ) -> None:
         """Send messages the user did not ask for just now (reminders, broadcasts)."""
         ...
 

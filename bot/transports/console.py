@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.messages import Incoming, Reply
-from bot.transports.base import numbered_menu
+from bot.transports.base import Progress, numbered_menu
 from handlers.conversation import Conversation
 
 
@@ -49,12 +49,18 @@ class ConsoleTransport:
                 break
             await self._answer(line.rstrip("\n"))
 
-    async def send(self, user_key: str, replies: list[Reply]) -> None:
+    async def send(
+        self, user_key: str, replies: list[Reply], progress: Progress | None = None
+    ) -> None:
         """Print a reminder or announcement; one for another console user says whom it is for."""
+        progress = progress or Progress()
+        if progress.sent:
+            return  # printed whole already
         text = self.render(replies)
         if user_key != self.user_key:
             text = f"[to {user_key}]\n{text}"
         self._print(text)
+        progress.sent = 1
 
     async def _answer(self, text: str) -> None:
         incoming = Incoming(self.name, self.user_key, text=text, locale_hint=self.locale_hint)

@@ -38,6 +38,7 @@ from bot.i18n import FSI, PDI, RLM
 from bot.messages import Attachment, Incoming, Reply
 from bot.transports.base import (
     DeliveryError,
+    Progress,
     RecipientGone,
     RetryLater,
     TemporaryFailure,
@@ -713,17 +714,21 @@ class SignalTransport:
             if self._received == received:
                 return
 
-    async def send(self, user_key: str, replies: list[Reply]) -> None:
+    async def send(
+        self, user_key: str, replies: list[Reply], progress: Progress | None = None
+    ) -> None:
         """Send messages the user did not ask for just now, paced with every other send.
 
         Raises RetryLater, RecipientGone (after marking the user inactive) or TemporaryFailure.
-        When replies need more than one Signal message and a later one fails, a retry sends the
-        earlier ones again; reminders and broadcasts are one message.
+        When replies need more than one Signal message, `progress` counts those sent, and a
+        retry after a failure part-way sends only the rest.
         """
         target = _Target(recipient=user_key)
+        progress = progress or Progress()
         try:
-            for message in render_messages(replies):
+            for message in render_messages(replies)[progress.sent :]:
                 await self._deliver(target, message, urgent=False)
+                progress.sent += 1
         except RecipientGone:
             await asyncio.to_thread(self.conversation.deactivate, self.name, user_key)
             raise

@@ -1,0 +1,167 @@
+"""The outbox under pressure: lanes, compare-and-set claims, notices of several parts, menus."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot.app import App
+from bot.clock import FakeClock
+from bot.delivery import DeliveryWorker
+from bot.messages import Reply
+from bot.scheduler import Jobs
+from bot.transports.base import Progress, RetryLater
+from db.engine import session_scope
+from db.models import ConversationState, Event, OutboxMessage, OutboxStatus, User
+from db.outbox import BULK_LANE, CONVERSATION_LANE, NewMessage, claim_due, enqueue_many
+from tests.dialog import Dialog
+from tests.fakes import NoWaitPacer, RecordingTransport
+
+
+def _people(app: App, count: int) -> list[User]:
+    now = app.clock.now()
+    with session_scope(app.engine) as session:
+        users = [
+            User(
+                transport="console",
+                external_id=f"p{n}",
+                locale="en",
+                consent_at=now,
+                created_at=now,
+                last_seen_at=now,
+            )
+            for n in range(count)
+        ]
+        session.add_all(users)
+        session.flush()
+        return users
+
+
+def _queue(app: App, users: list[User], kind: str, payload: dict) -> None:
+    with session_scope(app.engine) as session:
+        enqueue_many(
+            session,
+            [
+                NewMessage(user=user, kind=kind, dedupe_key=f"{kind}:{user.id}", payload=payload)
+                for user in users
+            ],
+            now=app.clock.now(),
+        )
+
+
+def test_conversation_bound_rows_are_claimed_before_an_earlier_announcement(app: App) -> None:
+    users = _people(app, 30)
+    _queue(app, users[:25], "broadcast", {"broadcast_id": 1})
+    app.clock.advance(timedelta(seconds=5))  # the reminders come later than the announcement
+    _queue(app, users[25:], "help_reply", {"text": "Hello"})
+    with session_scope(app.engine) as session:
+        lanes = {row.kind: row.lane for row in session.exec(select(OutboxMessage)).all()}
+        claimed = claim_due(session, transport="console", now=app.clock.now(), limit=5)
+        kinds = [session.get(OutboxMessage, message_id).kind for message_id in claimed]
+    assert lanes == {"broadcast": BULK_LANE, "help_reply": CONVERSATION_LANE}
+    assert kinds == ["help_reply"] * 5
+
+
+def test_a_claim_takes_only_rows_still_pending(app: App) -> None:
+    users = _people(app, 4)
+    _queue(app, users, "help_reply", {"text": "Hi"})
+    with session_scope(app.engine) as session:
+        first = claim_due(session, transport="console", now=app.clock.now(), limit=10)
+    with session_scope(app.engine) as session:
+        second = claim_due(session, transport="console", now=app.clock.now(), limit=10)
+    assert len(first) == 4 and second == []
+
+
+def test_the_claim_is_small_at_a_slow_messengers_pace(app: App, clock: FakeClock) -> None:
+    transport = RecordingTransport()
+    slow = DeliveryWorker(
+        conversation=app.conversation, transport=transport, clock=clock, rate=1, max_attempts=3
+    )
+    fast = DeliveryWorker(
+        conversation=app.conversation, transport=transport, clock=clock, rate=29, max_attempts=3
+    )
+    assert slow.batch == 2  # a reminder behind an announcement waits about two seconds at most
+    assert fast.batch == 50
+
+
+class PartlyLimited(RecordingTransport):
+    """Sends a notice's text, then meets a rate limit on its second part (the map pin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.limited = 1
+
+    async def send(self, user_key: str, replies: list[Reply], progress: Progress) -> None:
+        parts = [f"{user_key}:{index}" for index in range(2)]
+        for part in parts[progress.sent :]:
+            if part.endswith(":1") and self.limited:
+                self.limited -= 1
+                raise RetryLater(3)
+            self.parts.append(part)
+            progress.sent += 1
+
+
+async def test_a_retry_sends_only_the_parts_that_did_not_go_out(app: App, clock: FakeClock) -> None:
+    users = _people(app, 1)
+    _queue(app, users, "broadcast_report", {"delivered": 3, "blocked": 0, "failed": 0})
+    transport = PartlyLimited()
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+    )
+    await worker.deliver_due()
+    with session_scope(app.engine) as session:
+        row = session.exec(select(OutboxMessage)).one()
+        assert (row.status, row.parts_sent) == (OutboxStatus.PENDING, 1)
+    clock.advance(timedelta(seconds=5))
+    await worker.deliver_due()
+    key = users[0].external_id
+    assert transport.parts == [f"{key}:0", f"{key}:1"], "the text went out once, the pin once"
+    with session_scope(app.engine) as session:
+        assert session.exec(select(OutboxMessage)).one().status == OutboxStatus.SENT
+
+
+async def test_a_notice_that_was_not_delivered_does_not_change_what_typed_numbers_press(
+    app: App, clock: FakeClock
+) -> None:
+    with session_scope(app.engine) as session:
+        event = session.exec(select(Event).order_by(Event.starts_at)).first()
+        event_id, starts = event.id, event.starts_at
+    resident = Dialog(app.conversation, user="typist")
+    resident.onboard("en")
+    resident.press(f"go:{event_id}")
+    menu = resident.say("/menu")
+    second_button = menu[-1].flat_buttons()[1].action
+    expected = [reply.text for reply in resident.press(second_button)]
+    resident.say("/menu")
+
+    transport = RecordingTransport()
+    world = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+    )
+    jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
+    clock.set(starts - timedelta(hours=2) + timedelta(minutes=1))
+    transport.fail_next["typist"] = [RetryLater(60)]
+    assert jobs.queue_due() >= 1
+    await world.deliver_due()  # the reminder met a rate limit: the person has not seen it
+    assert transport.sent == []
+    assert [reply.text for reply in resident.say("2")] == expected
+
+    clock.advance(timedelta(minutes=2))
+    await world.deliver_due()  # now it arrives, and its buttons are what numbers press
+    ((_, replies),) = transport.sent
+    with session_scope(app.engine) as session:
+        user = session.exec(select(User).where(User.external_id == "typist")).one()
+        state = session.get(ConversationState, user.id)
+        assert state.menu == [button.action for button in replies[-1].flat_buttons()]
