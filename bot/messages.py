@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_ACTION_BYTES = 64  # Telegram's limit for callback data; every action id fits it
 
@@ -23,6 +25,9 @@ class Incoming:
     # organisation ("I'd like to help").
     display_name: str | None = None
     handle: str | None = None
+    # The messenger's id of this update where it keeps updates until confirmed (Telegram), so
+    # the core records its answer with what handling changed, and never handles it twice.
+    update_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +83,48 @@ class Reply:
     def flat_buttons(self) -> list[Button]:
         """Return the buttons in reading order; a typed number n presses the n-th of these."""
         return [button for row in self.buttons for button in row]
+
+
+def replies_to_json(replies: list[Reply]) -> list[dict[str, Any]]:
+    """Return replies as JSON, to be kept until they were sent."""
+    return [
+        {
+            "text": reply.text,
+            "buttons": [[[b.label, b.action] for b in row] for row in reply.buttons],
+            "place": None
+            if reply.place is None
+            else [
+                reply.place.name,
+                reply.place.address,
+                reply.place.latitude,
+                reply.place.longitude,
+            ],
+            "attachments": [
+                [a.filename, base64.b64encode(a.content).decode("ascii"), a.mime_type, a.caption]
+                for a in reply.attachments
+            ],
+            "replace": reply.replace,
+            "rtl": reply.rtl,
+        }
+        for reply in replies
+    ]
+
+
+def replies_from_json(data: list[dict[str, Any]]) -> list[Reply]:
+    """Return replies kept by `replies_to_json`."""
+    return [
+        Reply(
+            text=item["text"],
+            buttons=tuple(
+                tuple(Button(label, action) for label, action in row) for row in item["buttons"]
+            ),
+            place=None if item["place"] is None else Place(*item["place"]),
+            attachments=tuple(
+                Attachment(name, base64.b64decode(content), mime, caption)
+                for name, content, mime, caption in item["attachments"]
+            ),
+            replace=item["replace"],
+            rtl=item["rtl"],
+        )
+        for item in data
+    ]

@@ -381,7 +381,7 @@ class Harness:
     async def _start(self) -> None:
         self.fake = fake = FakeBotApi(TOKEN)
         await fake.start()
-        transport = TelegramTransport(
+        self.transport = transport = TelegramTransport(
             self.app.conversation, telegram_settings(self.db_path, fake), **self.transport_options
         )
         self.task = asyncio.create_task(transport.run())
@@ -411,8 +411,8 @@ class Harness:
             fake.queue(update)
         self.fed += sum(("message" in u or "callback_query" in u) for u in updates)
         self.batches += 1
-        # One update at a time, in order: when the sentinel's press is acknowledged, everything
-        # queued before it has been answered.
+        # Updates are fetched in order: when the sentinel's press is acknowledged, everything
+        # queued before it was taken; chats are answered concurrently, so wait for all of them.
         sentinel = fake.callback_query(SENTINEL, "zz:0", message_id=self.latest.get(SENTINEL))
         fake.queue(sentinel)
         query = sentinel["callback_query"]["id"]
@@ -423,7 +423,10 @@ class Harness:
                 if c.method == "answerCallbackQuery"
             ),
             timeout=90,
-            what="the batch to be answered",
+            what="the batch to be taken",
+        )
+        await fake.wait_for(
+            lambda: self.transport.backlog == 0, timeout=90, what="the batch to be answered"
         )
         calls = fake.calls[mark:]
         self.outcomes.update((c.method, c.status) for c in calls)

@@ -687,18 +687,20 @@ async def test_the_fake_answers_like_the_bot_api(fake: FakeBotApi) -> None:
 
 
 class SlowCore:
-    """The real conversation core, answering each update only after `delay` seconds."""
+    """The real conversation core on a busy database: one update at a time, `delay` each."""
 
     def __init__(self, core: Any, delay: float) -> None:
         self._core = core
         self.delay = delay
+        self._busy = asyncio.Lock()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._core, name)
 
     async def handle_async(self, incoming: Incoming) -> list[Reply]:
-        await asyncio.sleep(self.delay)
-        return await self._core.handle_async(incoming)
+        async with self._busy:
+            await asyncio.sleep(self.delay)
+            return await self._core.handle_async(incoming)
 
 
 class FlakyCore:

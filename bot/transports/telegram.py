@@ -15,10 +15,12 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy.exc import OperationalError
 from telegram import (
     BotCommand,
     CallbackQuery,
@@ -45,14 +47,23 @@ from telegram.ext import (
     ContextTypes,
     ExtBot,
     MessageHandler,
+    Updater,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError
 from bot.i18n import N_
+from bot.inbox import Fetched, Inbox, Left
 from bot.messages import Incoming, Reply
-from bot.transports.base import DeliveryError, RecipientGone, RetryLater, TemporaryFailure
+from bot.transports.base import (
+    DeliveryError,
+    Progress,
+    RecipientGone,
+    RetryLater,
+    TemporaryFailure,
+)
+from bot.transports.chats import ChatQueues
 from handlers.commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -105,6 +116,8 @@ class TelegramTransport:
         chat_burst: int = 4,
         reply_retries: int = 3,
         overall_rate: float = 30.0,
+        max_backlog: int = 1000,
+        stop_drain_seconds: float = 20.0,
     ) -> None:
         if not settings.telegram_bot_token:
             raise SettingsError("invalid setting TELEGRAM_BOT_TOKEN: is empty")
@@ -118,10 +131,25 @@ class TelegramTransport:
         # paces every message itself, such as a test on a virtual clock).
         self.overall_rate = overall_rate
         self._application: Application | None = None
+        # Updates taken and not yet finished, by chat; fetching pauses at `max_backlog`.
+        self._chats: ChatQueues[Update | Left] = ChatQueues(self._handle, bound=max_backlog)
+        self.inbox = Inbox(conversation, self.name)
+        # On a clean stop, how long answering what was taken may take (systemd waits 90 s).
+        self.stop_drain_seconds = stop_drain_seconds
+        self._answered: set[int] = set()
+        # Updates handled without being kept (the database could not store them).
+        self._unkept: set[int] = set()
+        self._answered_wake = asyncio.Event()
+        self._finisher: asyncio.Task[None] | None = None
         # Before any Bot exists: python-telegram-bot logs its API URL, token included, at DEBUG.
         hide_in_logs(self._token)
         if settings.webhook_secret:
             hide_in_logs(settings.webhook_secret)
+
+    @property
+    def backlog(self) -> int:
+        """Return how many updates were taken and are not yet answered."""
+        return self._chats.backlog
 
     @property
     def webhook_mode(self) -> bool:
@@ -138,28 +166,32 @@ class TelegramTransport:
                 'python-telegram-bot[webhooks] ("pip install tornado")'
             )
         application = self._build_application()
+        receiving: asyncio.Task[None] | None = None
         try:
             await self._retry_network(application.initialize, "connect to the Bot API")
             await application.start()
             self._application = application
+            self._finisher = asyncio.create_task(self._finish_answered())
             await self._publish_commands(application.bot)
-            await self._retry_network(
-                lambda: self._start_receiving(application), "start receiving updates"
+            await self._take_up_unfinished(application)
+            receiving = asyncio.create_task(
+                self._receive_by_webhook(application)
+                if self.webhook_mode
+                else self._poll(application.bot)
             )
             log.info(
                 "telegram: @%s is receiving updates by %s",
                 application.bot.username,
                 "webhook" if self.webhook_mode else "polling",
             )
-            await asyncio.Event().wait()  # until cancelled
+            await receiving
         finally:
-            self._application = None
-            stopping = asyncio.ensure_future(self._stop(application))
+            stopping = asyncio.ensure_future(self._stop(application, receiving))
             try:
                 await asyncio.shield(stopping)
             except asyncio.CancelledError:
-                # Cancelled again while stopping: finish the stop anyway, it only drains the
-                # updates already fetched.
+                # Cancelled again while stopping: finish the stop anyway, it only answers the
+                # updates already taken, within its time limit.
                 await stopping
                 raise
 
@@ -175,8 +207,9 @@ class TelegramTransport:
             .rate_limiter(
                 PacedRateLimiter(self._pacer, max_retries=0, overall_max_rate=self.overall_rate)
             )
-            # One update at a time, in order: a user's messages are answered in the order sent.
-            .concurrent_updates(False)
+            # Updates are fetched, kept in the inbox and handed to the handlers by this
+            # transport (`_poll`, `_receive_by_webhook`), concurrently across chats.
+            .updater(None)
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
             .build()
@@ -205,43 +238,188 @@ class TelegramTransport:
         )
         application.add_error_handler(self._on_error)
 
-    async def _start_receiving(self, application: Application) -> None:
-        updater = application.updater
-        if updater is None:  # the builder always makes one; this keeps type checkers honest
-            raise RuntimeError("the Telegram application has no updater")
-        if self.webhook_mode:
+    # -- receiving: fetch, keep, answer, forget -------------------------------------------------
+
+    async def _poll(self, bot: ExtBot) -> None:
+        """Fetch updates by long polling; confirm them to Telegram only once they are stored.
+
+        Telegram keeps every update until a getUpdates with a higher `offset` confirms it. The
+        offset used is the one stored with the updates, so a kill at any moment loses nothing:
+        what was not stored is fetched again, what was stored is taken up on restart.
+        """
+        await self._retry_network(
+            lambda: bot.delete_webhook(drop_pending_updates=False), "switch to polling"
+        )
+        offset = await self.inbox.offset()
+        pause = 1.0
+        while True:
+            await self._chats.room()  # a full backlog waits here; Telegram keeps the rest
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=timedelta(seconds=self.poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                if updates:
+                    await self._accept(updates)
+                    offset = updates[-1].update_id + 1
+                pause = 1.0
+            except InvalidToken:
+                raise SettingsError(
+                    "invalid setting TELEGRAM_BOT_TOKEN: the Bot API does not accept it"
+                ) from None
+            except TelegramError as exc:
+                # Network trouble, a 5xx, another process polling with this token (409): the
+                # same updates come again later.
+                self._on_polling_error(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
+
+    async def _receive_by_webhook(self, application: Application) -> None:
+        """Serve the webhook; keep each update Telegram posts, then answer it.
+
+        Telegram does not post an update again once the webhook server accepted it, so an
+        update between acceptance and storage (milliseconds) is lost at a kill -9; polling has
+        no such gap.
+        """
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        updater = Updater(application.bot, update_queue=queue)
+        await updater.initialize()
+        try:
             url = self.settings.webhook_url or ""
             try:
-                await updater.start_webhook(
-                    listen=self.settings.webhook_listen,
-                    port=self.settings.webhook_port,
-                    url_path=urlsplit(url).path.lstrip("/"),
-                    webhook_url=url,
-                    secret_token=self.settings.webhook_secret,
-                    allowed_updates=ALLOWED_UPDATES,
-                    drop_pending_updates=False,
+                await self._retry_network(
+                    lambda: updater.start_webhook(
+                        listen=self.settings.webhook_listen,
+                        port=self.settings.webhook_port,
+                        url_path=urlsplit(url).path.lstrip("/"),
+                        webhook_url=url,
+                        secret_token=self.settings.webhook_secret,
+                        allowed_updates=ALLOWED_UPDATES,
+                        drop_pending_updates=False,
+                    ),
+                    "set the webhook",
                 )
             except BadRequest as exc:  # e.g. "bad webhook: Failed to resolve host"
                 raise SettingsError(
                     f"invalid setting WEBHOOK_URL: the Bot API refused it: {exc.message}"
                 ) from None
-        else:
-            await updater.start_polling(
-                timeout=timedelta(seconds=self.poll_timeout),
-                allowed_updates=ALLOWED_UPDATES,
-                drop_pending_updates=False,
-                error_callback=self._on_polling_error,
-            )
-
-    async def _stop(self, application: Application) -> None:
-        """Stop fetching, answer what was fetched, then close the connections."""
-        # The order matters. Stopping the updater first ends fetching, and its last getUpdates
-        # confirms the updates it fetched; stopping the application then answers every update
-        # still in its queue before it returns. So a stop loses none and a restart repeats none.
-        try:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
+            while True:
+                await self._chats.room()
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                await self._accept([item for item in batch if isinstance(item, Update)])
         finally:
+            if updater.running:
+                await updater.stop()
+            await updater.shutdown()
+
+    async def _accept(self, updates: list[Update]) -> None:
+        """Store fetched updates, then queue the new ones behind the others of their chat.
+
+        While the database cannot store them (locked past its busy timeout, read-only), they
+        are answered all the same, unkept: the core then says "please try again later" in the
+        person's language, which beats leaving them without any answer.
+        """
+        fetched = [
+            Fetched(update.update_id, _chat_key(update), update.to_dict()) for update in updates
+        ]
+        try:
+            new = set(await self.inbox.keep(fetched))
+        except OperationalError as exc:
+            log.warning("telegram: cannot keep %s updates (%s); answering them", len(updates), exc)
+            new = {update.update_id for update in updates}
+            self._unkept |= new
+        for update in updates:
+            if update.update_id in new:
+                self._chats.put(_chat_key(update), update)
+
+    def _kept_id(self, update: Update) -> int | None:
+        """Return the update's id for the core to record its answer by, if it was kept."""
+        return None if update.update_id in self._unkept else update.update_id
+
+    async def _take_up_unfinished(self, application: Application) -> None:
+        """Answer what a stopped process fetched and did not handle, or handled and did not send."""
+        left = await self.inbox.left()
+        for entry in left:
+            if entry.payload is not None:
+                update = Update.de_json(entry.payload, application.bot)
+                if update is not None:
+                    self._chats.put(entry.chat_key, update)
+                    continue
+            self._chats.put(entry.chat_key, entry)
+        if left:
+            log.info("telegram: taking up %s updates left by a stopped process", len(left))
+
+    async def _handle(self, item: Update | Left) -> None:
+        """Handle one update (or send an answer kept from before a restart), then forget it."""
+        application = self._application
+        if application is None:
+            return
+        if isinstance(item, Update):
+            await application.process_update(item)
+            update_id = item.update_id
+        else:
+            update_id = item.update_id
+            replies = item.replies
+            try:
+                chat_id = int(item.chat_key)
+            except ValueError:
+                replies = []
+            if replies:
+                try:
+                    await self._render(
+                        application.bot, chat_id, replies, retries=self.reply_retries
+                    )
+                except TelegramError as exc:
+                    log.warning("telegram: could not send a kept answer: %s", exc)
+        if update_id in self._unkept:
+            self._unkept.discard(update_id)
+        else:
+            self._answered.add(update_id)
+            self._answered_wake.set()
+
+    async def _finish_answered(self) -> None:
+        """Forget updates whose answers went out, a batch at a time."""
+        while True:
+            await self._answered_wake.wait()
+            self._answered_wake.clear()
+            await self._forget_answered()
+
+    async def _forget_answered(self) -> None:
+        done, self._answered = self._answered, set()
+        if not done:
+            return
+        try:
+            await self.inbox.forget(done)
+        except OperationalError as exc:
+            log.warning("telegram: cannot record answered updates now (%s)", exc.orig)
+            self._answered |= done
+            await asyncio.sleep(1.0)
+            self._answered_wake.set()
+
+    async def _stop(self, application: Application, receiving: asyncio.Task[None] | None) -> None:
+        """Stop fetching, answer what was taken (within a time limit), then close."""
+        try:
+            if receiving is not None and not receiving.done():
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receiving
+            cut = await self._chats.drain(self.stop_drain_seconds)
+            if cut:
+                log.warning(
+                    "telegram: stopped with %s updates unanswered; they are answered on restart",
+                    cut,
+                )
+            if self._finisher is not None:
+                self._finisher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._finisher
+            with contextlib.suppress(Exception):
+                await self._forget_answered()
+        finally:
+            self._application = None
             try:
                 if application.running:
                     await application.stop()
@@ -295,6 +473,7 @@ class TelegramTransport:
             str(user.id),
             text=message.text,
             locale_hint=user.language_code,
+            update_id=self._kept_id(update),
             **_profile(user),
         )
         replies = await self._ask_core(incoming)
@@ -305,7 +484,13 @@ class TelegramTransport:
         message, user = update.message, update.effective_user
         if message is None or user is None or user.is_bot:
             return
-        incoming = Incoming(self.name, str(user.id), text=None, locale_hint=user.language_code)
+        incoming = Incoming(
+            self.name,
+            str(user.id),
+            text=None,
+            locale_hint=user.language_code,
+            update_id=self._kept_id(update),
+        )
         replies = await self._ask_core(incoming)
         await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
 
@@ -324,6 +509,7 @@ class TelegramTransport:
             locale_hint=user.language_code,
             chat_kind="group",
             chat_key=str(message.chat.id),
+            update_id=self._kept_id(update),
         )
         try:
             replies = await self.conversation.handle_async(incoming)
@@ -349,6 +535,7 @@ class TelegramTransport:
             str(user.id),
             action=query.data or "",
             locale_hint=user.language_code,
+            update_id=self._kept_id(update),
             **_profile(user),
         )
         try:
@@ -400,8 +587,7 @@ class TelegramTransport:
         else:
             log.error("telegram: failed to answer an update", exc_info=error)
 
-    def _on_polling_error(self, error: TelegramError) -> None:
-        # Called by the updater, which retries on its own with a growing pause.
+    def _on_polling_error(self, error: Exception) -> None:
         log.warning("telegram: fetching updates failed (%s); retrying", error)
 
     async def _deactivate(self, user_key: str) -> None:
@@ -410,7 +596,9 @@ class TelegramTransport:
 
     # -- outgoing -----------------------------------------------------------------------------
 
-    async def send(self, user_key: str, replies: list[Reply]) -> None:
+    async def send(
+        self, user_key: str, replies: list[Reply], progress: Progress | None = None
+    ) -> None:
         """Send messages the user did not ask for just now; raise what the outbox should do."""
         application = self._application
         if application is None:
@@ -420,7 +608,7 @@ class TelegramTransport:
         except ValueError:
             raise DeliveryError(f"not a Telegram user id: {user_key!r}") from None
         try:
-            await self._render(application.bot, chat_id, replies, retries=None)
+            await self._render(application.bot, chat_id, replies, retries=None, progress=progress)
         except RetryAfter as exc:
             raise RetryLater(_retry_after(exc), str(exc)) from exc
         except Forbidden as exc:
@@ -442,63 +630,117 @@ class TelegramTransport:
         *,
         edit_message_id: int | None = None,
         retries: int | None,
+        progress: Progress | None = None,
     ) -> None:
         """Show replies in a chat: text with buttons, then a venue, then files.
 
         With `edit_message_id` (a button was pressed on that message) a first reply that asks
         to replace is shown by editing that message. `retries` is how many 429s to wait out.
+        With `progress`, the first `progress.sent` Bot API messages are skipped (they went out
+        on an earlier attempt) and each one sent is counted.
         """
+        steps = self._steps(bot, chat_id, replies, edit_message_id, retries)
+        for step in steps[progress.sent if progress is not None else 0 :]:
+            await step()
+            if progress is not None:
+                progress.sent += 1
+
+    def _steps(
+        self,
+        bot: ExtBot,
+        chat_id: int,
+        replies: list[Reply],
+        edit_message_id: int | None,
+        retries: int | None,
+    ) -> list[Callable[[], Awaitable[object]]]:
+        """Return the Bot API calls that show `replies`, one per message, in order."""
+        steps: list[Callable[[], Awaitable[object]]] = []
         for index, reply in enumerate(replies):
             parts = split_text(reply.text)
             markup = keyboard(reply)
-            edited = False
             if index == 0 and reply.replace and edit_message_id is not None and len(parts) == 1:
-                edited = await self._edit(bot, chat_id, edit_message_id, parts[0], markup, retries)
-            if not edited:
+                steps.append(
+                    partial(
+                        self._edit_or_send, bot, chat_id, edit_message_id, parts[0], markup, retries
+                    )
+                )
+            else:
                 if not parts:
                     log.warning("telegram: a reply without text was not sent")
                 for number, part in enumerate(parts, 1):
-                    await bot.send_message(
-                        chat_id,
-                        part,
-                        # Buttons under the last part, where the reader ends up.
-                        reply_markup=markup if number == len(parts) else None,
-                        link_preview_options=NO_PREVIEW,
-                        rate_limit_args=retries,
+                    steps.append(
+                        partial(
+                            bot.send_message,
+                            chat_id,
+                            part,
+                            # Buttons under the last part, where the reader ends up.
+                            reply_markup=markup if number == len(parts) else None,
+                            link_preview_options=NO_PREVIEW,
+                            rate_limit_args=retries,
+                        )
                     )
             place = reply.place
             if place is not None and place.latitude is not None and place.longitude is not None:
-                await bot.send_venue(
-                    chat_id,
-                    latitude=place.latitude,
-                    longitude=place.longitude,
-                    title=place.name or place.address,
-                    address=place.address or place.name,
-                    rate_limit_args=retries,
+                steps.append(
+                    partial(
+                        bot.send_venue,
+                        chat_id,
+                        latitude=place.latitude,
+                        longitude=place.longitude,
+                        title=place.name or place.address,
+                        address=place.address or place.name,
+                        rate_limit_args=retries,
+                    )
                 )
             for attachment in reply.attachments:
                 caption = attachment.caption
                 fits = _utf16_len(caption) <= MAX_CAPTION_LENGTH
                 upload = InputFile(attachment.content, filename=attachment.filename)
-                if _DIRECT_PHOTO.match(attachment.mime_type):
-                    await bot.send_photo(
+                send_file = (
+                    bot.send_photo
+                    if _DIRECT_PHOTO.match(attachment.mime_type)
+                    else bot.send_document
+                )
+                steps.append(
+                    partial(
+                        send_file,
                         chat_id,
                         upload,
                         caption=caption if fits else None,
                         rate_limit_args=retries,
                     )
-                else:
-                    await bot.send_document(
-                        chat_id,
-                        upload,
-                        caption=caption if fits else None,
-                        rate_limit_args=retries,
-                    )
+                )
                 if not fits:
-                    for part in split_text(caption):
-                        await bot.send_message(
-                            chat_id, part, link_preview_options=NO_PREVIEW, rate_limit_args=retries
+                    steps.extend(
+                        partial(
+                            bot.send_message,
+                            chat_id,
+                            part,
+                            link_preview_options=NO_PREVIEW,
+                            rate_limit_args=retries,
                         )
+                        for part in split_text(caption)
+                    )
+        return steps
+
+    async def _edit_or_send(
+        self,
+        bot: ExtBot,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        retries: int | None,
+    ) -> None:
+        """Edit the pressed message in place, or send the text anew where it cannot be edited."""
+        if not await self._edit(bot, chat_id, message_id, text, markup, retries):
+            await bot.send_message(
+                chat_id,
+                text,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                rate_limit_args=retries,
+            )
 
     async def _edit(
         self,
@@ -695,6 +937,15 @@ def _scrub(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
     return text
+
+
+def _chat_key(update: Update) -> str:
+    """Return the chat an update belongs to: its updates are answered in order."""
+    if update.effective_chat is not None:
+        return str(update.effective_chat.id)
+    if update.effective_user is not None:
+        return str(update.effective_user.id)
+    return f"update-{update.update_id}"
 
 
 def _profile(user: User) -> dict[str, str | None]:

@@ -1,0 +1,121 @@
+"""The inbox: updates fetched from a messenger, kept until handled and answered.
+
+A messenger that redelivers what was not confirmed (Telegram's getUpdates `offset`) is told an
+update arrived only after it was stored here, so a kill -9 loses nothing: on restart, what was
+fetched but not handled is handled, and an answer that was stored but not sent is sent. The
+answer is stored in the same transaction as what handling changed, so nothing is handled twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from db.models import InboxUpdate, JobMark
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One update as fetched: its id, the chat it belongs to, and its JSON."""
+
+    update_id: int
+    chat_key: str
+    payload: dict[str, Any]
+
+
+def _offset_mark(transport: str) -> str:
+    return f"inbox:{transport}:offset"
+
+
+def stored_offset(session: Session, *, transport: str) -> int | None:
+    """Return the first update id not yet stored, as remembered across restarts."""
+    mark = session.get(JobMark, _offset_mark(transport))
+    return int(mark.value) if mark is not None and mark.value.isdigit() else None
+
+
+def store_fetched(
+    session: Session, *, transport: str, updates: Sequence[Fetched], now: datetime
+) -> list[int]:
+    """Keep fetched updates and move the stored offset past them; return the ids new here."""
+    if not updates:
+        return []
+    ids = [update.update_id for update in updates]
+    known = set(
+        session.exec(
+            select(InboxUpdate.update_id).where(
+                InboxUpdate.transport == transport, col(InboxUpdate.update_id).in_(ids)
+            )
+        ).all()
+    )
+    new = [update for update in updates if update.update_id not in known]
+    session.add_all(
+        InboxUpdate(
+            transport=transport,
+            update_id=update.update_id,
+            chat_key=update.chat_key[:64],
+            payload=update.payload,
+            received_at=now,
+        )
+        for update in new
+    )
+    offset = max(ids) + 1
+    name = _offset_mark(transport)
+    mark = session.get(JobMark, name)
+    if mark is None:
+        session.add(JobMark(name=name, value=str(offset), moment=now))
+    elif not mark.value.isdigit() or int(mark.value) < offset:
+        mark.value, mark.moment = str(offset), now
+    return [update.update_id for update in new]
+
+
+def unfinished(session: Session, *, transport: str) -> list[InboxUpdate]:
+    """Return what a stopped process left: updates not handled, answers not sent; oldest first."""
+    return list(
+        session.exec(
+            select(InboxUpdate)
+            .where(InboxUpdate.transport == transport)
+            .order_by(col(InboxUpdate.update_id))
+        ).all()
+    )
+
+
+def settle(
+    session: Session, *, transport: str, update_id: int, replies: list[dict[str, Any]]
+) -> bool:
+    """Record, while handling an update, that it was handled and what its answer is.
+
+    Returns False if it was handled before (its answer is then sent from the inbox, not again).
+    An update that was never stored (sent by a messenger without redelivery) is not recorded.
+    """
+    entry = session.get(InboxUpdate, (transport, update_id))
+    if entry is None:
+        return True
+    if entry.payload is None:
+        return False
+    entry.payload = None
+    entry.replies = replies
+    return True
+
+
+def was_handled(session: Session, *, transport: str, update_id: int) -> bool:
+    """Return whether a stored update was handled already."""
+    entry = session.get(InboxUpdate, (transport, update_id))
+    return entry is not None and entry.payload is None
+
+
+def finish(session: Session, *, transport: str, update_ids: Iterable[int]) -> int:
+    """Forget updates whose answer went out (or that needed none)."""
+    ids = list(update_ids)
+    if not ids:
+        return 0
+    result = session.execute(
+        delete(InboxUpdate).where(
+            col(InboxUpdate.transport) == transport, col(InboxUpdate.update_id).in_(ids)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,112 @@
+"""Updates are kept before Telegram is told they arrived, handled once, and answered in order.
+
+Through python-telegram-bot's real HTTP stack against the fake Bot API (tests/fake_bot_api.py),
+which holds updates until a getUpdates with a higher `offset` confirms them, as Telegram does
+(Bot API, "getUpdates": "An update is considered confirmed as soon as getUpdates is called with
+an offset higher than its update_id").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from bot.messages import Incoming, Reply, replies_to_json
+from bot.transports.telegram import TelegramTransport
+from db.engine import session_scope
+from db.inbox import Fetched, store_fetched
+from db.models import InboxUpdate
+from tests.fake_bot_api import FakeBotApi
+from tests.test_telegram import ANNA, BORYS, onboard, running, telegram_settings
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi("123:ABC") as server:
+        yield server
+
+
+def _inbox(app: App) -> list[InboxUpdate]:
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(InboxUpdate)).all())
+
+
+async def test_answered_updates_leave_nothing_in_the_inbox(app: App, db_path, fake) -> None:
+    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+    async with running(transport, fake):
+        await onboard(fake, ANNA)
+        await fake.wait_for(lambda: not _inbox(app), what="the inbox to empty")
+        await fake.wait_for(lambda: not fake.pending_updates, what="Telegram to be told")
+
+
+async def test_what_a_killed_process_left_is_handled_or_sent_on_restart(
+    app: App, db_path, fake
+) -> None:
+    # A process stored two updates and died: one not handled yet, one handled whose answer
+    # (kept in the same transaction) was not sent. Telegram already counts both as confirmed.
+    unhandled = {"update_id": 90001, **fake.private_text(ANNA, "/help")}
+    handled = {"update_id": 90002, **fake.private_text(BORYS, "/start")}
+    with session_scope(app.engine) as session:
+        store_fetched(
+            session,
+            transport="telegram",
+            updates=[
+                Fetched(unhandled["update_id"], str(ANNA), unhandled),
+                Fetched(handled["update_id"], str(BORYS), handled),
+            ],
+            now=app.clock.now(),
+        )
+        kept = session.get(InboxUpdate, ("telegram", handled["update_id"]))
+        kept.payload = None
+        kept.replies = replies_to_json([Reply("The answer that was kept")])
+    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+    async with running(transport, fake):
+        await fake.wait_for(
+            lambda: fake.sent(ANNA) and fake.sent(BORYS), what="both people to be answered"
+        )
+        await fake.wait_for(lambda: not _inbox(app), what="the inbox to empty")
+    assert [m["text"] for m in fake.sent(BORYS)] == ["The answer that was kept"]
+    assert len(fake.sent(ANNA)) == 1, "the /help stored before the kill is answered once"
+    # The stored offset is where polling went on: neither update was fetched again.
+    first = fake.calls_to("getUpdates")[0].params.get("offset")
+    assert first == handled["update_id"] + 1
+
+
+def test_an_update_is_handled_once_even_if_offered_twice(app: App) -> None:
+    with session_scope(app.engine) as session:
+        store_fetched(
+            session,
+            transport="telegram",
+            updates=[Fetched(7, str(ANNA), {"update_id": 7})],
+            now=app.clock.now(),
+        )
+    first = app.conversation.handle(Incoming("telegram", str(ANNA), text="/help", update_id=7))
+    assert first
+    (entry,) = _inbox(app)
+    assert entry.payload is None and entry.replies == replies_to_json(first)
+    again = app.conversation.handle(Incoming("telegram", str(ANNA), text="/help", update_id=7))
+    assert again == [], "a copy of a handled update is not handled again"
+
+
+async def test_one_person_flooding_does_not_hold_up_another(app: App, db_path, fake) -> None:
+    # Each chat gets a burst of 4 messages, then one a second (the transport's pacing).
+    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+    async with running(transport, fake):
+        await onboard(fake, ANNA)
+        await onboard(fake, BORYS)
+        for number in range(40):
+            fake.queue(fake.private_text(ANNA, f"/help {number}"))
+        await asyncio.sleep(0.2)
+        began = time.monotonic()
+        fake.queue(fake.private_text(BORYS, "/help"))
+        before = len(fake.sent(BORYS))
+        await fake.wait_for(lambda: len(fake.sent(BORYS)) > before, what="Borys's answer")
+        waited = time.monotonic() - began
+        # Anna's answers are paced at one a second; Borys's must not queue behind them.
+        assert waited < 2.0, f"Borys waited {waited:.1f} s behind Anna's flood"
+        assert len(fake.sent(ANNA)) < 40
