@@ -8,7 +8,7 @@ CATALOGS := $(wildcard $(LOCALES)/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install compile extract update lint format bench clean
+.PHONY: run test install compile extract update lint format bench chaos clean
 
 run: install
 	$(BIN)/engagebot db upgrade
@@ -57,6 +57,10 @@ format: $(STAMP)
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The crash suite at full size: the real bot killed, restarted and flooded (tests/chaos/).
+chaos: install
+	CHAOS_SCALE=full $(BIN)/pytest -m chaos -q
 
 clean:
 	rm -rf $(VENV) $(COMPILED) .pytest_cache

@@ -1,6 +1,6 @@
 """Run every benchmark and write benchmarks/RESULTS.md: `python -m benchmarks` (`make bench`).
 
-    python -m benchmarks [--only startup,scheduler,throughput,broadcast] [--runs 3]
+    python -m benchmarks [--only startup,scheduler,jobs,throughput,broadcast] [--runs 3]
                          [--paced-recipients 1000] [--raw-recipients 10000] [--out FILE]
 
 Every figure is the median of `--runs` runs (at least 3 by default). Nothing here fails on a
@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import broadcast, scheduler, startup, throughput
+from benchmarks import broadcast, jobs_stall, scheduler, startup, throughput
 from benchmarks.common import ROOT, log, machine
 from benchmarks.report import render
 
-PARTS = ("startup", "scheduler", "throughput", "broadcast")
+PARTS = ("startup", "scheduler", "jobs", "throughput", "broadcast")
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -34,6 +34,8 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             results[part] = await startup.run(runs=max(args.runs, 5))
         elif part == "scheduler":
             results[part] = await scheduler.run(runs=args.runs)
+        elif part == "jobs":
+            results[part] = await jobs_stall.run(runs=args.runs)
         elif part == "throughput":
             results[part] = await throughput.run(runs=args.runs)
         elif part == "broadcast":

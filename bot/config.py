@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     retention_blocked_days: int = Field(default=30, ge=1)
     retention_inactive_days: int = Field(default=365, ge=30)
     retention_notice_days: int = Field(default=14, ge=1)
+    retention_audit_days: int = Field(default=365, ge=1)
     log_hash_key: str = ""
     # Per-user flood control: a burst of this many messages, then one per second.
     flood_burst: int = Field(default=12, ge=1, le=1000)

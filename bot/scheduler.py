@@ -15,11 +15,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import DeliveryLease, DeliveryLocked, DeliveryWorker
-from bot.jobs import queue_digests, queue_due_reminders, queue_new_item_alerts
+from bot.jobs import DigestRun, queue_due_reminders, queue_new_item_alerts
 from db.broadcasts import finish_broadcasts
 from db.engine import session_scope
 from db.outbox import release_stale_claims
-from db.privacy import apply_retention
+from db.privacy import RetentionPolicy, RetentionRun
 from handlers.conversation import Conversation
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,11 @@ class Jobs:
         return queued
 
     def queue_digest(self) -> int:
-        with session_scope(self.conversation.engine) as session:
-            return queue_digests(session, now=self.clock.now(), settings=self.settings)
+        """Queue the weekly digests, one short transaction per slice of readers."""
+        run = DigestRun(now=self.clock.now(), settings=self.settings)
+        while run.next_slice(self.conversation.engine):
+            pass
+        return run.queued
 
     async def tick(self) -> None:
         """Queue what fell due and wake the delivery workers."""
@@ -80,29 +83,34 @@ class Jobs:
             worker.wake()
 
     def retention(self) -> dict[str, int]:
-        settings = self.settings
-        with session_scope(self.conversation.engine) as session:
-            return apply_retention(
-                session,
-                now=self.clock.now(),
-                keep_messages=timedelta(days=settings.retention_messages_days),
-                keep_blocked=timedelta(days=settings.retention_blocked_days),
-                keep_inactive=timedelta(days=settings.retention_inactive_days),
-                notice_before=timedelta(days=settings.retention_notice_days),
-            )
+        """Delete what is kept no longer, one short transaction per slice."""
+        policy = RetentionPolicy.from_settings(self.settings)
+        run = RetentionRun(now=self.clock.now(), policy=policy)
+        while run.next_slice(self.conversation.engine):
+            pass
+        return run.done
 
     async def clean_up(self) -> None:
-        """Delete what is kept no longer (daily)."""
-        done = await self.conversation.run_db(self.retention)
+        """Delete what is kept no longer (daily), a slice at a time."""
+        policy = RetentionPolicy.from_settings(self.settings)
+        run = RetentionRun(now=self.clock.now(), policy=policy)
+        # Each slice is queued on the database thread behind the updates waiting by then, so
+        # people are answered between two slices instead of after the whole job.
+        while await self.conversation.run_db(run.next_slice, self.conversation.engine):
+            pass
         log.info(
-            "retention: %(messages)s messages and %(users)s users deleted, %(warned)s users told",
-            done,
+            "retention: %(messages)s messages, %(users)s users and %(audit)s audit entries "
+            "deleted, %(warned)s users told",
+            run.done,
         )
 
     async def digest(self) -> None:
-        """Queue the weekly digests and wake the delivery workers."""
-        queued = await self.conversation.run_db(self.queue_digest)
-        log.info("queued %s weekly digests", queued)
+        """Queue the weekly digests, a slice of readers at a time; wake the delivery workers."""
+        run = DigestRun(now=self.clock.now(), settings=self.settings)
+        # As in `clean_up`: conversations are answered between two slices.
+        while await self.conversation.run_db(run.next_slice, self.conversation.engine):
+            pass
+        log.info("queued %s weekly digests", run.queued)
         for worker in self.workers:
             worker.wake()
 

@@ -404,6 +404,11 @@ class AuditEntry(SQLModel, table=True):
     actor_id: int | None = Field(
         default=None, foreign_key="users.id", index=True, ondelete="SET NULL"
     )
+    # The user an action was about (an admin added them): `detail["user_id"]`, kept as a column
+    # too so that erasing that user finds these entries by index instead of reading every one.
+    subject_id: int | None = Field(
+        default=None, foreign_key="users.id", index=True, ondelete="CASCADE"
+    )
     action: str = Field(max_length=32)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = utc_column()

@@ -136,9 +136,18 @@ def redeem_invitation(session: Session, *, code: str, user: User, now: datetime)
 def audit(
     session: Session, *, actor: User | None, action: str, detail: dict[str, Any], now: datetime
 ) -> None:
-    """Record what a coordinator or admin did; `detail` holds ids and counts, never texts."""
+    """Record what a coordinator or admin did; `detail` holds ids and counts, never texts.
+
+    A user the action was about (`detail["user_id"]`) is named in `subject_id` as well, so that
+    erasing them finds the entry by index.
+    """
+    subject = detail.get("user_id")
     session.add(
         AuditEntry(
-            actor_id=actor.id if actor else None, action=action, detail=detail, created_at=now
+            actor_id=actor.id if actor else None,
+            subject_id=subject if isinstance(subject, int) else None,
+            action=action,
+            detail=detail,
+            created_at=now,
         )
     )
