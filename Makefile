@@ -10,10 +10,18 @@ PYTEST_WORKERS ?= auto
 
 .PHONY: run test install compile extract update lint format bench chaos clean
 
-run: install
+# DATABASE_URL from the environment, else from .env; a PostgreSQL one needs its driver installed.
+DATABASE_URL ?= $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?DATABASE_URL[[:space:]]*=[[:space:]]*//Ip' .env 2>/dev/null | tail -n 1)
+PG_STAMP := $(VENV)/.postgresql-stamp
+
+run: install $(if $(findstring postgres,$(DATABASE_URL)),$(PG_STAMP))
 	$(BIN)/engagebot db upgrade
 	$(BIN)/engagebot demo-data --if-empty
 	$(BIN)/engagebot run
+
+$(PG_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[postgresql]'
+	touch $@
 
 test: install
 	$(BIN)/ruff check .

@@ -51,7 +51,20 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     if is_sqlite:
         # The async transports hand database work to worker threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
-    engine = create_engine(url, **kwargs)
+    target = make_url(url)
+    if target.drivername == "postgresql":
+        # SQLAlchemy's default for postgresql:// is psycopg2; the postgresql extra installs psycopg.
+        target = target.set(drivername="postgresql+psycopg")
+    try:
+        engine = create_engine(target, **kwargs)
+    except ImportError as exc:
+        if target.get_backend_name() != "postgresql":
+            raise
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DatabaseLocationError(
+            f"DATABASE_URL names PostgreSQL, but its driver cannot be loaded ({reason}); "
+            "install it with: pip install -e '.[postgresql]'"
+        ) from None
     if is_sqlite:
 
         @event.listens_for(engine, "connect")

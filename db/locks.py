@@ -127,13 +127,16 @@ class AdvisoryLock:
             return False
         try:
             # The lock lives exactly as long as this session; ask the server it is still there.
+            # pg_locks splits a bigint key into two unsigned 32-bit halves (objsubid 1 marks the
+            # bigint form); joined again they make the same signed bigint, so compare with the
+            # signed key (half of all names have a negative one).
             held = connection.execute(
                 text(
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND pid = pg_backend_pid() AND granted "
+                    "AND pid = pg_backend_pid() AND granted AND objsubid = 1 "
                     "AND ((classid::bigint << 32) | objid::bigint) = :key"
                 ),
-                {"key": self.key & 0xFFFFFFFFFFFFFFFF},
+                {"key": self.key},
             ).scalar()
             connection.commit()
         except Exception:

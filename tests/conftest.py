@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
 
 from bot.app import App
 from bot.clock import FakeClock
@@ -62,3 +66,75 @@ def empty_app(tmp_path: Path, clock: FakeClock) -> Iterator[App]:
     application.migrate()
     yield application
     application.close()
+
+
+# PostgreSQL: a real server named by TEST_DATABASE_URL (`bash .ci/postgres` starts one and prints
+# its URL). Each test gets a database of its own, copied from a template that every test worker
+# migrates once; without TEST_DATABASE_URL the tests that need one are skipped.
+
+
+def pg_database_url(admin_url: str, name: str) -> str:
+    """Return the URL of database `name` on the server of `admin_url`."""
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """The URL of a PostgreSQL server's maintenance database, with the right to create others."""
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL (`bash .ci/postgres` prints one)")
+    if make_url(url).get_backend_name() != "postgresql":
+        pytest.fail(f"TEST_DATABASE_URL must name a PostgreSQL server, not {url!r}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_admin_url: str) -> Iterator[Engine]:
+    """An engine on the maintenance database, outside transactions (for CREATE DATABASE)."""
+    from db.engine import make_engine
+
+    engine = make_engine(pg_admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+def pg_create_database(admin: Engine, template: str | None = None) -> str:
+    """Create a database with a new name (a copy of `template` if given); return its name."""
+    name = f"test_{secrets.token_hex(6)}"
+    copy = f" TEMPLATE {template}" if template else ""
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}{copy}"))
+    return name
+
+
+def pg_drop_database(admin: Engine, name: str) -> None:
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str, pg_admin: Engine) -> Iterator[str]:
+    """A migrated database to copy, made once by each test worker (no worker waits for another)."""
+    from db import migrate
+    from db.engine import make_engine
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"test_template_{worker}_{secrets.token_hex(3)}"
+    with pg_admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    engine = make_engine(pg_database_url(pg_admin_url, name))
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()  # no connection may stay open on a template while it is copied
+    yield name
+    pg_drop_database(pg_admin, name)
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str, pg_admin: Engine, pg_template: str) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database of this test's own, dropped after it."""
+    name = pg_create_database(pg_admin, template=pg_template)
+    yield pg_database_url(pg_admin_url, name)
+    pg_drop_database(pg_admin, name)
