@@ -9,7 +9,6 @@ monotonic clock paces the broadcast worker and the fake's flood limits, so 2,000
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -236,9 +235,9 @@ async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
         pacer = Pacer(app.settings.broadcast_rate, monotonic=virtual.now, sleep=virtual.sleep)
         worker, jobs = worker_for(app, transport, clock, pacer)
         async with running(transport, fake):
-            started, virtual_start = time.monotonic(), virtual.now()
+            virtual_start = virtual.now()
             assert await worker.deliver_due() == count
-            took, virtual_took = time.monotonic() - started, virtual.now() - virtual_start
+            virtual_took = virtual.now() - virtual_start
             mark = len(fake.calls)
             await app.conversation.run_db(jobs.queue_due)
             assert await worker.deliver_due() == 1
@@ -278,7 +277,6 @@ async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
             window_start += 1
         assert index - window_start + 1 <= 30
     assert virtual_took >= (count - 1) / app.settings.broadcast_rate - 1e-6
-    assert took < 60, f"2,000 messages took {took:.1f} s of real time"
 
     # The next tick closes the broadcast and tells the sender, once.
     en = app.translations.get("en")
@@ -310,16 +308,17 @@ def city(db_path: Path, clock: FakeClock) -> Iterator[App]:
 class Chat:
     """Drives one person over the fake Bot API and waits until each update is fully answered."""
 
-    def __init__(self, fake: FakeBotApi, user_id: int) -> None:
+    def __init__(self, fake: FakeBotApi, user_id: int, transport: TelegramTransport) -> None:
         self.fake = fake
         self.user_id = user_id
+        self.transport = transport
         self.last: list[dict[str, Any]] = []
 
     async def _exchange(self, update: dict[str, Any]) -> list[dict[str, Any]]:
         mark = len(self.fake.calls)
         self.fake.queue(update)
-        # Updates are answered one at a time, in order: once the sentinel's forged press is
-        # acknowledged, everything this update caused has been sent.
+        # Updates are taken in order: once the sentinel's forged press is acknowledged, this
+        # update was taken; chats are answered concurrently, so wait until all are answered.
         sentinel = self.fake.callback_query(SENTINEL, "zz:0")
         self.fake.queue(sentinel)
         query_id = sentinel["callback_query"]["id"]
@@ -330,6 +329,7 @@ class Chat:
             ),
             what="the sentinel",
         )
+        await self.fake.wait_for(lambda: self.transport.backlog == 0, what="every answer")
         ours = [
             c
             for c in self.fake.calls[mark:]
@@ -370,7 +370,7 @@ async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
     title = "Nachbarschafts-<b>Fest</b> *x* _y_ [z](https://example.org) &amp;"
     async with running(transport, fake):
         await say(fake, SENTINEL, "/start")
-        admin, carla, rita = Chat(fake, ADMIN), Chat(fake, CARLA), Chat(fake, RITA)
+        admin, carla, rita = (Chat(fake, who, transport) for who in (ADMIN, CARLA, RITA))
         for person in (admin, carla, rita):
             await onboard(fake, person.user_id)
 

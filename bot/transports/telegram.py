@@ -141,6 +141,7 @@ class TelegramTransport:
         self._unkept: set[int] = set()
         self._answered_wake = asyncio.Event()
         self._finisher: asyncio.Task[None] | None = None
+        self._closing = False
         # Before any Bot exists: python-telegram-bot logs its API URL, token included, at DEBUG.
         hide_in_logs(self._token)
         if settings.webhook_secret:
@@ -381,11 +382,13 @@ class TelegramTransport:
             self._answered_wake.set()
 
     async def _finish_answered(self) -> None:
-        """Forget updates whose answers went out, a batch at a time."""
+        """Forget updates whose answers went out, a batch at a time, until told to close."""
         while True:
             await self._answered_wake.wait()
             self._answered_wake.clear()
             await self._forget_answered()
+            if self._closing and not self._answered:
+                return
 
     async def _forget_answered(self) -> None:
         done, self._answered = self._answered, set()
@@ -413,11 +416,11 @@ class TelegramTransport:
                     cut,
                 )
             if self._finisher is not None:
-                self._finisher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._finisher
-            with contextlib.suppress(Exception):
-                await self._forget_answered()
+                # Let it finish its last write: a restart must not find answered updates.
+                self._closing = True
+                self._answered_wake.set()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(self._finisher, timeout=10.0)
         finally:
             self._application = None
             try:
