@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -14,18 +13,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import DeliveryLease, DeliveryLocked, DeliveryWorker
+from bot.delivery import DeliveryWorker
 from bot.jobs import DigestRun, queue_due_reminders, queue_new_item_alerts
 from db.broadcasts import finish_broadcasts
 from db.engine import session_scope
-from db.outbox import release_stale_claims
 from db.privacy import RetentionPolicy, RetentionRun
 from handlers.conversation import Conversation
 
 log = logging.getLogger(__name__)
-
-# A row claimed longer ago than this belongs to a sender that died; it is sent again.
-CLAIM_LEASE = timedelta(minutes=5)
 
 
 class Jobs:
@@ -38,23 +33,18 @@ class Jobs:
         settings: Settings,
         clock: Clock,
         workers: Sequence[DeliveryWorker] = (),
-        lease: DeliveryLease | None = None,
     ) -> None:
         self.conversation = conversation
         self.settings = settings
         self.clock = clock
+        # This process's delivery workers, woken when something was queued. Workers of other
+        # processes find it at their next look (every few seconds).
         self.workers = list(workers)
-        self.lease = lease
 
     def queue_due(self) -> int:
-        """Renew the delivery lease, recover stale claims, queue due reminders and alerts."""
-        if self.lease is not None:
-            self.lease.acquire()
+        """Queue due reminders and alerts; finish announcements that were sent."""
         now = self.clock.now()
         with session_scope(self.conversation.engine) as session:
-            recovered = release_stale_claims(session, now=now, lease=CLAIM_LEASE)
-            if recovered:
-                log.warning("re-queued %s messages whose sender stopped mid-way", recovered)
             queued = queue_due_reminders(session, now=now, leads=self.settings.leads)
             queued += queue_new_item_alerts(session, now=now, settings=self.settings)
             finish_broadcasts(session, now=now)
@@ -69,14 +59,7 @@ class Jobs:
 
     async def tick(self) -> None:
         """Queue what fell due and wake the delivery workers."""
-        try:
-            queued = await self.conversation.run_db(self.queue_due)
-        except DeliveryLocked as exc:
-            # Another process took over delivery (ours stalled past the lease): stop sending.
-            log.error("%s", exc)
-            for worker in self.workers:
-                worker.stop()
-            return
+        queued = await self.conversation.run_db(self.queue_due)
         if queued:
             log.info("queued %s messages", queued)
         for worker in self.workers:
