@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import random
@@ -239,8 +240,10 @@ async def measure(database: Path, now: datetime) -> dict[str, Any]:
     from benchmarks.common import settings_for
     from bot.app import App
     from bot.clock import FakeClock
+    from bot.jobs import DIGEST_READERS_PER_SLICE
     from bot.messages import Incoming
     from bot.scheduler import Jobs
+    from db.privacy import ROWS_PER_SLICE, USERS_PER_SLICE
 
     clock = FakeClock(now)
     app = App(settings_for(database, flood_burst=1000), clock=clock)
@@ -270,12 +273,24 @@ async def measure(database: Path, now: datetime) -> dict[str, Any]:
         await asyncio.gather(*pending)
 
     times: dict[str, float] = {}
+    # Full garbage collections stop every thread; they are timed to tell them from the jobs.
+    collections: list[tuple[float, float]] = []
+    collecting: list[float] = []
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            collecting.append(time.perf_counter())
+        elif collecting:
+            collections.append((collecting.pop(), time.perf_counter()))
 
     async def timed(name: str, job: Any) -> None:
         began = time.perf_counter()
         await job
         times[name] = time.perf_counter() - began
 
+    gc.callbacks.append(on_collection)
     try:
         asker = asyncio.create_task(keep_asking())
         await asyncio.sleep(0.5)
@@ -286,6 +301,7 @@ async def measure(database: Path, now: datetime) -> dict[str, Any]:
         stop.set()
         await asker
     finally:
+        gc.callbacks.remove(on_collection)
         app.close()
     before = [t for t in answered if t <= began]
     after = [t for t in answered if t >= ended]
@@ -310,6 +326,15 @@ async def measure(database: Path, now: datetime) -> dict[str, Any]:
         "max_ms": max(during, default=float("nan")),
         "queued": queued,
         "audit_left": audit_left,
+        "gc_max_ms": max(
+            ((end - start) * 1000 for start, end in collections if began <= start <= ended),
+            default=0.0,
+        ),
+        "slices": {
+            "readers": DIGEST_READERS_PER_SLICE,
+            "rows": ROWS_PER_SLICE,
+            "users": USERS_PER_SLICE,
+        },
     }
 
 
@@ -347,8 +372,14 @@ async def run(workdir: Path | None = None, runs: int = 3) -> dict[str, Any]:
                 f"{result['max_gap_ms']:.0f} ms"
             )
             results.append(result)
-    figures = {key: median(r[key] for r in results) for key in results[0]}
-    return {"built": built, "runs": results, **figures, "before": BEFORE}
+    figures = {key: median(r[key] for r in results) for key in results[0] if key != "slices"}
+    return {
+        "built": built,
+        "runs": results,
+        **figures,
+        "slices": results[0]["slices"],
+        "before": BEFORE,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -265,7 +265,7 @@ def _startup(u: dict[str, Any]) -> list[str]:
 
 
 def _jobs(j: dict[str, Any]) -> list[str]:
-    b, before = j["built"], j["before"]
+    b, before, s = j["built"], j["before"], j["slices"]
 
     def row(what: str, key: str, digits: int, unit: str) -> str:
         return (
@@ -296,13 +296,18 @@ def _jobs(j: dict[str, Any]) -> list[str]:
         row("latency of updates sent meanwhile, slowest", "max_ms", 0, "ms"),
         row("digests queued", "queued", 0, ""),
         row("audit entries left afterwards", "audit_left", 0, ""),
+        row("longest full garbage collection while the jobs ran", "gc_max_ms", 0, "ms"),
         "",
         "Before, both jobs and every answer shared the one database thread in the order they "
         "were queued: the digest's one transaction (three queries per reader) came first, then "
         "the retention's, which read the whole audit log once for each person it deleted; no one "
         "was answered until both had finished, and the audit log was never pruned. After, each "
-        "job is a sequence of short transactions (500 digest readers with a handful of "
-        "set-based queries, 500 messages or audit entries, 50 people to delete), each queued "
-        "on the database thread on its own, so the updates waiting by then are answered between "
-        "two slices; entries older than `RETENTION_AUDIT_DAYS` (365) are deleted.",
+        f"job is a sequence of short transactions ({s['readers']} digest readers with a handful "
+        f"of set-based queries, {s['rows']} messages or audit entries, {s['users']} people to "
+        "delete), each queued on the database thread on its own, so the updates waiting by then "
+        "are answered between two slices; entries older than `RETENTION_AUDIT_DAYS` (365) are "
+        "deleted. The jobs take longer from start to end than their own work (a few seconds) "
+        "because they get the database thread only between the answers. A full garbage "
+        "collection stops the whole process, whatever runs; when one falls into a slice, the "
+        "wait between two answers is the slice and the collection together.",
     ]
