@@ -19,6 +19,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 
 
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """Return the host and port of a `tcp://host:port` endpoint."""
+    parts = urlsplit(endpoint.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme in {"http", "https"}:
+        raise ValueError("the daemon's --http mode is not supported; start it with --tcp HOST:PORT")
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
+        raise ValueError("must look like tcp://127.0.0.1:7583 (signal-cli daemon --tcp)")
+    return parts.hostname, port
+
+
 class Settings(BaseSettings):
     """Everything an operator can configure; each field is one environment variable."""
 
@@ -160,9 +174,7 @@ class Settings(BaseSettings):
     @field_validator("signal_cli_endpoint")
     @classmethod
     def _signal_endpoint_shape(cls, value: str) -> str:
-        from bot.transports.signal import parse_endpoint  # the transport reads it the same way
-
-        parse_endpoint(value)
+        parse_endpoint(value)  # the transport reads it the same way
         return value.strip()
 
     @field_validator("signal_rate")

@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from bot.config import parse_endpoint
 from bot.i18n import FSI, PDI, RLM
 from bot.messages import Attachment, Incoming, Reply
 from bot.transports.base import (
@@ -73,20 +73,6 @@ DEFAULT_RETRY_AFTER = 60.0
 MAX_MESSAGE_CHARS = 2000
 # Incoming envelopes are small, but a group's metadata or a long text can make a long line.
 MAX_LINE_BYTES = 8 * 1024 * 1024
-
-
-def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """Return the host and port of a `tcp://host:port` endpoint."""
-    parts = urlsplit(endpoint.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme in {"http", "https"}:
-        raise ValueError("the daemon's --http mode is not supported; start it with --tcp HOST:PORT")
-    if parts.scheme != "tcp" or not parts.hostname or port is None:
-        raise ValueError("must look like tcp://127.0.0.1:7583 (signal-cli daemon --tcp)")
-    return parts.hostname, port
 
 
 # -- JSON-RPC over TCP -------------------------------------------------------------------------
