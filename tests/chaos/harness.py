@@ -109,21 +109,35 @@ class Sent:
     method: str
 
 
+@dataclass
+class Tally:
+    """Who received a message containing a marker, and how many such messages went out."""
+
+    chats: set[int | str] = field(default_factory=set)
+    messages: int = 0
+
+
 class TelegramFake(BenchFake):
     """The fake Bot API, remembering every message each chat received, as it happens."""
 
     def __init__(self, token: str = TOKEN) -> None:
         super().__init__(token)
         self.received: dict[int, list[Sent]] = defaultdict(list)
-        self.sent_messages = 0
+        self.tallies: dict[str, Tally] = {}
+
+    def watch(self, marker: str) -> Tally:
+        """Count, as they go out, the messages that contain `marker` (cheap to ask often)."""
+        return self.tallies.setdefault(marker, Tally())
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         result = await super()._api_sendmessage(params)  # raises on 429 and other refusals
-        self.sent_messages += 1
         at = self.clock()
-        self.received[result["chat"]["id"]].append(
-            Sent(at, wall(at), str(params.get("text") or ""), "sendMessage")
-        )
+        chat_id, text = result["chat"]["id"], str(params.get("text") or "")
+        self.received[chat_id].append(Sent(at, wall(at), text, "sendMessage"))
+        for marker, tally in self.tallies.items():
+            if marker in text:
+                tally.chats.add(chat_id)
+                tally.messages += 1
         return result
 
     def getupdates_since(self, mark: int) -> bool:

@@ -32,7 +32,7 @@ LEAD = timedelta(minutes=1)
 EVENT_TITLE = "Chaos-Café im Stadtteilbüro"
 # When the reminder falls due after the restart: full mode waits the minute the brief names,
 # well inside the old process's two-minute delivery lease; short mode the same property sooner.
-DUE_AFTER_RESTART = scaled(5.0, 60.0)
+DUE_AFTER_RESTART = scaled(3.0, 60.0)
 REMINDER_LIMIT = 15.0  # seconds after it fell due
 CHAT = 9_100_001
 
@@ -43,7 +43,7 @@ async def test_an_immediate_restart_takes_delivery_over(telegram, bots, seed, fi
     ids = await bot.db(lambda s: add_people(s, transport="telegram", keys=[str(CHAT)]))
     telegram.add_chat(CHAT)
     await bot.start()
-    await asyncio.sleep(2.0)  # ticking and delivering (nothing due yet)
+    await asyncio.sleep(1.0)  # ticking and delivering (nothing due yet)
     await bot.restart()
     starts_at = now_utc() + LEAD + timedelta(seconds=DUE_AFTER_RESTART)
 
