@@ -254,14 +254,6 @@ class DigestSlice:
     more: bool
 
 
-def queue_digests(session: Session, *, now: datetime, settings: Settings) -> int:
-    """Queue each digest reader's weekly news, every slice in the caller's transaction."""
-    run = DigestRun(now=now, settings=settings)
-    while run.step(session):
-        pass
-    return run.queued
-
-
 def queue_digest_slice(
     session: Session,
     *,
@@ -403,19 +395,14 @@ class DigestRun:
     def next_slice(self, engine: Engine) -> bool:
         """Do the next slice in a transaction of its own; return whether more remain."""
         with session_scope(engine) as session:
-            result = self._work(session)
-        return self._advance(result)  # only once the slice is committed
-
-    def step(self, session: Session) -> bool:
-        """Do the next slice in the caller's transaction; return whether more remain."""
-        return self._advance(self._work(session))
-
-    def _work(self, session: Session) -> DigestSlice:
-        return queue_digest_slice(
-            session, now=self.now, settings=self.settings, after_id=self._after_id, limit=self.limit
-        )
-
-    def _advance(self, result: DigestSlice) -> bool:
+            result = queue_digest_slice(
+                session,
+                now=self.now,
+                settings=self.settings,
+                after_id=self._after_id,
+                limit=self.limit,
+            )
+        # Only now that the slice is committed does the run move past it.
         self.queued += result.queued
         self._after_id = result.last_id
         return result.more

@@ -89,6 +89,8 @@ USERS_PER_SLICE = 50
 
 
 class RetentionSettings(Protocol):
+    """What retention reads from the settings (bot.config.Settings), in days."""
+
     retention_messages_days: int
     retention_blocked_days: int
     retention_inactive_days: int
@@ -303,21 +305,13 @@ class RetentionRun:
 
     def next_slice(self, engine: Engine) -> bool:
         """Do the next slice in a transaction of its own; return whether more remain."""
-        with session_scope(engine) as session:
-            result = self._work(session)
-        return self._advance(result)  # only once the slice is committed
-
-    def step(self, session: Session) -> bool:
-        """Do the next slice in the caller's transaction; return whether more remain."""
-        return self._advance(self._work(session))
-
-    def _work(self, session: Session) -> Slice:
-        _, work = RETENTION_STEPS[self._step]
+        name, work = RETENTION_STEPS[self._step]
         limit: dict[str, int] = {} if self.limit is None else {"limit": self.limit}
-        return work(session, now=self.now, policy=self.policy, after_id=self._after_id, **limit)
-
-    def _advance(self, result: Slice) -> bool:
-        name, _ = RETENTION_STEPS[self._step]
+        with session_scope(engine) as session:
+            result = work(
+                session, now=self.now, policy=self.policy, after_id=self._after_id, **limit
+            )
+        # Only now that the slice is committed does the run move past it.
         self.done[name] += result.done
         if result.more:
             self._after_id = result.last_id
@@ -325,13 +319,3 @@ class RetentionRun:
             self._step += 1
             self._after_id = 0
         return self._step < len(RETENTION_STEPS)
-
-
-def apply_retention(session: Session, *, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
-    """Delete what is kept no longer, all in the caller's transaction: old delivered messages,
-    users who blocked the bot or have not written for a long time (after telling them two
-    weeks before), and old audit entries. The scheduler runs the same in slices instead."""
-    run = RetentionRun(now=now, policy=policy)
-    while run.step(session):
-        pass
-    return run.done
