@@ -1,0 +1,137 @@
+"""Delivery is handed over on both databases: the lock dies with its holder, claims are CAS.
+
+The SQLite half runs everywhere; the PostgreSQL half runs against the real server named by
+TEST_DATABASE_URL (`bash .ci/postgres`), and is skipped without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot.ownership import hold
+from db.engine import make_engine, session_scope
+from db.locks import owner_lock
+from db.models import OutboxMessage, OutboxStatus, User
+from db.outbox import claim_due
+from tests.test_ownership import Recorder
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        from db import migrate
+
+        url = f"sqlite:///{tmp_path / 'bot.db'}"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+def _queue(engine: Engine, count: int) -> None:
+    with session_scope(engine) as session:
+        user = User(transport="telegram", external_id="1", created_at=NOW, last_seen_at=NOW)
+        session.add(user)
+        session.flush()
+        session.add_all(
+            OutboxMessage(
+                user_id=user.id,
+                transport="telegram",
+                kind="reminder",
+                dedupe_key=f"k{n}",
+                payload={},
+                next_attempt_at=NOW,
+                created_at=NOW,
+            )
+            for n in range(count)
+        )
+
+
+def test_two_claimers_never_take_the_same_row(database_url: str) -> None:
+    first, second = make_engine(database_url), make_engine(database_url)
+    try:
+        _queue(first, 10)
+        with session_scope(first) as a:
+            taken_a = claim_due(a, transport="telegram", now=NOW, limit=6)
+            # The second claims while the first has not committed: it may wait (SQLite) or
+            # find the rows changed (PostgreSQL); either way it must not get them too.
+        with session_scope(second) as b:
+            taken_b = claim_due(b, transport="telegram", now=NOW, limit=10)
+        assert len(taken_a) == 6 and len(taken_b) == 4
+        assert not set(taken_a) & set(taken_b)
+        with session_scope(first) as session:
+            statuses = session.exec(text("SELECT status FROM outbox")).scalars().all()  # type: ignore[call-overload]
+        assert set(statuses) == {OutboxStatus.SENDING}
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+async def test_delivery_is_taken_over_when_the_holder_dies(database_url: str) -> None:
+    first, second = make_engine(database_url), make_engine(database_url)
+    holder, heir = Recorder("first"), Recorder("second")
+    lock = owner_lock(first, "delivery-telegram")
+    holding = asyncio.create_task(hold(lock, holder, retry_seconds=0.05))
+    try:
+        await asyncio.wait_for(holder.running.wait(), 5)
+        waiting = asyncio.create_task(
+            hold(owner_lock(second, "delivery-telegram"), heir, retry_seconds=0.05)
+        )
+        await asyncio.sleep(0.3)
+        assert heir.events == [], "only one process delivers at a time"
+        # The holder dies without a word: its lock goes with it (the file is closed, or the
+        # server ends its session), and nothing of its own runs any more.
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)
+        await asyncio.wait_for(heir.running.wait(), 5)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+async def test_a_postgresql_holder_whose_session_ends_stops_and_the_heir_takes_over(
+    pg_url: str,
+) -> None:
+    first, second = make_engine(pg_url), make_engine(pg_url)
+    holder, heir = Recorder("first"), Recorder("second")
+    lock = owner_lock(first, "delivery-signal")
+    holding = asyncio.create_task(hold(lock, holder, retry_seconds=0.05))
+    try:
+        await asyncio.wait_for(holder.running.wait(), 5)
+        waiting = asyncio.create_task(
+            hold(owner_lock(second, "delivery-signal"), heir, retry_seconds=0.05)
+        )
+        # The server ends the holder's session (a restart, a network cut, an admin).
+        with second.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                )
+            )
+            connection.commit()
+        await asyncio.wait_for(heir.running.wait(), 5)
+        for _ in range(100):  # it notices at its next check of the lock
+            if "stop owner=False" in holder.events:
+                break
+            await asyncio.sleep(0.05)
+        assert "stop owner=False" in holder.events, "the old holder stopped sending"
+        waiting.cancel()
+        holding.cancel()
+        await asyncio.gather(waiting, holding, return_exceptions=True)
+    finally:
+        first.dispose()
+        second.dispose()
