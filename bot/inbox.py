@@ -1,10 +1,11 @@
 """A transport's view of the inbox (db/inbox.py): keep what was fetched, take up what was left.
 
-Every call runs on the conversation's database thread, off the event loop.
+Every call runs off the event loop: on the conversation's database thread, except `forget`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,13 @@ class Inbox:
         return await self.conversation.run_db(self._left)
 
     async def forget(self, update_ids: set[int]) -> None:
-        """Forget updates that were answered."""
-        await self.conversation.run_db(self._forget, update_ids)
+        """Forget updates that were answered.
+
+        On a thread of its own rather than behind the conversations queued on the database
+        thread: until it is written, a kill -9 makes the restart send these answers again, so
+        the sooner the better (a one-statement write, which SQLite's busy timeout serialises).
+        """
+        await asyncio.to_thread(self._forget, update_ids)
 
     def _offset(self) -> int | None:
         with session_scope(self.conversation.engine) as session:

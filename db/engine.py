@@ -84,7 +84,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE: take the write lock at the start, waiting up to the busy timeout. A
+            # deferred transaction that reads, then writes after another connection (a second
+            # thread or process) wrote, fails at once with "database is locked" in WAL mode,
+            # without waiting; transactions here are short, so serialising them costs little.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
