@@ -508,3 +508,30 @@ def test_an_expired_coordinators_many_audit_entries_go_a_slice_at_a_time(app: Ap
     with session_scope(app.engine) as session:
         assert session.exec(select(AuditEntry)).all() == []
         assert session.get(User, idle.id) is None
+
+
+def test_each_retention_slice_walks_the_primary_key_from_where_the_last_one_stopped(
+    app: App,
+) -> None:
+    now = fill_retention(app, messages=30, expired=3, to_warn=3, audit_rows=30)
+    run = RetentionRun(now=now, policy=RetentionPolicy.from_settings(app.settings), limit=10)
+    with StatementLog(app.engine) as log:
+        while run.next_slice(app.engine):
+            pass
+    walks = [
+        (sql, params)
+        for sql, params in log.statements
+        if sql.startswith("SELECT") and ".id > ?" in sql and "actor_id IN" not in sql
+    ]
+    assert {sql.split("FROM ")[1].split()[0] for sql, _ in walks} == {
+        "outbox",
+        "users",
+        "audit_log",
+    }
+    with app.engine.connect() as connection:
+        for sql, params in walks:
+            plan = [
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            ]
+            assert plan[0].endswith("USING INTEGER PRIMARY KEY (rowid>?)"), (sql, plan)
+            assert not any("TEMP B-TREE" in step for step in plan), (sql, plan)
