@@ -1,17 +1,17 @@
 """A transport's view of the inbox (db/inbox.py): keep what was fetched, take up what was left.
 
-Every call runs off the event loop: on the conversation's database thread, except `forget`.
+Every call runs on the conversation's database thread, off the event loop. Answered updates
+are forgotten by the conversation core (`Conversation.answered`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from bot.messages import Reply, replies_from_json
 from db.engine import session_scope
-from db.inbox import Fetched, finish, store_fetched, stored_offset, unfinished
+from db.inbox import Fetched, store_fetched, stored_offset, unfinished
 from handlers.conversation import Conversation
 
 __all__ = ["Fetched", "Inbox", "Left"]
@@ -46,15 +46,6 @@ class Inbox:
         """Return what a stopped process left, oldest first."""
         return await self.conversation.run_db(self._left)
 
-    async def forget(self, update_ids: set[int]) -> None:
-        """Forget updates that were answered.
-
-        On a thread of its own rather than behind the conversations queued on the database
-        thread: until it is written, a kill -9 makes the restart send these answers again, so
-        the sooner the better (a one-statement write, which SQLite's busy timeout serialises).
-        """
-        await asyncio.to_thread(self._forget, update_ids)
-
     def _offset(self) -> int | None:
         with session_scope(self.conversation.engine) as session:
             return stored_offset(session, transport=self.transport)
@@ -79,7 +70,3 @@ class Inbox:
                 )
                 for entry in unfinished(session, transport=self.transport)
             ]
-
-    def _forget(self, update_ids: set[int]) -> None:
-        with session_scope(self.conversation.engine) as session:
-            finish(session, transport=self.transport, update_ids=update_ids)

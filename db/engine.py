@@ -12,6 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+# An execution option for work that only reads: on SQLite it begins a deferred transaction,
+# which reads beside a writer instead of waiting for the write lock (see `reading`).
+READ_ONLY = "engagebot_read_only"
+
+
+def reading(engine: Engine) -> Engine:
+    """Return the engine for transactions that only read (they never wait for writers)."""
+    return engine.execution_options(**{READ_ONLY: True})
+
 
 class DatabaseLocationError(Exception):
     """The database file cannot be created or written where the URL points."""
@@ -88,7 +97,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
             # deferred transaction that reads, then writes after another connection (a second
             # thread or process) wrote, fails at once with "database is locked" in WAL mode,
             # without waiting; transactions here are short, so serialising them costs little.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import unicodedata
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 # Importing the flow modules registers their handlers on the router.
 import handlers.admin
@@ -40,7 +40,7 @@ from bot.i18n import Translations, Translator, negotiate_locale
 from bot.logref import UserRefs
 from bot.messages import Button, Incoming, Reply, replies_to_json
 from db.engine import session_scope
-from db.inbox import settle, was_handled
+from db.inbox import finish, settle, was_handled
 from db.models import OutboxMessage, User
 from db.outbox import drop_pending_for_user, mark_dropped, mark_sent
 from db.queries import get_or_create_user, get_state
@@ -103,6 +103,9 @@ class Conversation:
         self._flood = FloodGate(clock, burst=settings.flood_burst)
         self.user_ref = UserRefs(settings.log_hash_key)
         self._words = command_words([self.translations.get(code) for code in SUPPORTED_LOCALES])
+        # Updates whose answers went out, forgotten from the inbox in the next transaction on
+        # the database thread (`forget_answered`); appended from the event loop.
+        self._answered: deque[tuple[str, int]] = deque()
         # Group chats already told that the bot only talks one to one (kept for this process).
         self._groups_told: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -181,6 +184,37 @@ class Conversation:
                     "%s is no longer reachable; marked inactive", self.user_ref(transport, user_key)
                 )
 
+    def answered(self, transport: str, update_id: int) -> None:
+        """Note that a kept update's answer went out; the inbox forgets it very soon."""
+        self._answered.append((transport, update_id))
+
+    @property
+    def has_answered(self) -> bool:
+        """Return whether answered updates wait to be forgotten."""
+        return bool(self._answered)
+
+    def forget_answered(self) -> None:
+        """Forget the answered updates noted so far, in a transaction of their own."""
+        with session_scope(self.engine) as session:
+            self._forget_answered(session)
+
+    def _forget_answered(self, session: Session) -> None:
+        # Riding along with whatever transaction comes next costs no commit of its own, and
+        # the next transaction comes within milliseconds while people are writing: the shorter
+        # this gap, the less a restart after a kill -9 sends again.
+        taken: dict[str, list[int]] = {}
+        while self._answered:
+            transport, update_id = self._answered.popleft()
+            taken.setdefault(transport, []).append(update_id)
+        if not taken:
+            return
+        try:
+            for transport, ids in taken.items():
+                finish(session, transport=transport, update_ids=ids)
+        except BaseException:
+            self._answered.extend((t, i) for t, ids in taken.items() for i in ids)
+            raise
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
@@ -197,6 +231,7 @@ class Conversation:
             return [self._finish(Reply(text), t)]
         try:
             with session_scope(self.engine) as session:
+                self._forget_answered(session)
                 if incoming.update_id is not None and was_handled(
                     session, transport=incoming.transport, update_id=incoming.update_id
                 ):

@@ -27,7 +27,7 @@ from bot.clock import FakeClock
 from bot.delivery import DeliveryWorker, Pacer
 from bot.scheduler import Jobs
 from bot.transports.telegram import TelegramTransport
-from db.engine import session_scope
+from db.engine import reading, session_scope
 from db.models import Organisation, OutboxMessage, OutboxStatus
 from tests.conftest import make_settings
 from tests.fake_bot_api import FakeBotApi
@@ -122,7 +122,7 @@ class World:
         ]
 
     def statuses(self) -> Counter[str]:
-        with session_scope(self.app.engine) as session:
+        with session_scope(reading(self.app.engine)) as session:
             return Counter(
                 session.exec(
                     select(OutboxMessage.status).where(

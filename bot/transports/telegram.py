@@ -136,7 +136,6 @@ class TelegramTransport:
         self.inbox = Inbox(conversation, self.name)
         # On a clean stop, how long answering what was taken may take (systemd waits 90 s).
         self.stop_drain_seconds = stop_drain_seconds
-        self._answered: set[int] = set()
         # Updates handled without being kept (the database could not store them).
         self._unkept: set[int] = set()
         self._answered_wake = asyncio.Event()
@@ -378,29 +377,27 @@ class TelegramTransport:
         if update_id in self._unkept:
             self._unkept.discard(update_id)
         else:
-            self._answered.add(update_id)
+            self.conversation.answered(self.name, update_id)
             self._answered_wake.set()
 
     async def _finish_answered(self) -> None:
-        """Forget updates whose answers went out, a batch at a time, until told to close."""
+        """Make sure answered updates are forgotten when no conversation comes to do it."""
         while True:
             await self._answered_wake.wait()
             self._answered_wake.clear()
-            await self._forget_answered()
-            if self._closing and not self._answered:
+            if not self._closing:
+                # The next conversation's transaction forgets them at no cost; wait for one.
+                await asyncio.sleep(0.05)
+            if self.conversation.has_answered:
+                try:
+                    await self.conversation.run_db(self.conversation.forget_answered)
+                except OperationalError as exc:
+                    log.warning("telegram: cannot record answered updates now (%s)", exc.orig)
+                    await asyncio.sleep(1.0)
+                    self._answered_wake.set()
+                    continue
+            if self._closing:
                 return
-
-    async def _forget_answered(self) -> None:
-        done, self._answered = self._answered, set()
-        if not done:
-            return
-        try:
-            await self.inbox.forget(done)
-        except OperationalError as exc:
-            log.warning("telegram: cannot record answered updates now (%s)", exc.orig)
-            self._answered |= done
-            await asyncio.sleep(1.0)
-            self._answered_wake.set()
 
     async def _stop(self, application: Application, receiving: asyncio.Task[None] | None) -> None:
         """Stop fetching, answer what was taken (within a time limit), then close."""
