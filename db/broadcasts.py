@@ -31,8 +31,16 @@ AUDIENCES = {
 
 
 def audience_query(audience: str, audience_id: int | None) -> SelectOfScalar[User]:
-    """Return a query of the users an audience reaches: active, not paused, no one twice."""
-    query = select(User).where(col(User.active).is_(True), col(User.paused).is_(False))
+    """Return a query of the users an audience reaches: agreed, active, not paused, once each.
+
+    Only people who agreed to the privacy notice: not someone who chose a language and stopped
+    there, nor an admin entered on the command line who never wrote to the bot.
+    """
+    query = select(User).where(
+        col(User.consent_at).is_not(None),
+        col(User.active).is_(True),
+        col(User.paused).is_(False),
+    )
     kind = AUDIENCES[audience]
     if kind == "event":
         query = query.where(

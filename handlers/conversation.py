@@ -134,6 +134,10 @@ class Conversation:
             if not user.active or user.paused:
                 mark_dropped(session, message_id=message_id, reason="user inactive or paused")
                 return None
+            if user.consent_at is None:
+                # Nothing proactive reaches anyone who has not agreed to the privacy notice.
+                mark_dropped(session, message_id=message_id, reason="no consent")
+                return None
             state = get_state(session, user=user, now=self.clock.now())
             locale = negotiate_locale(
                 user.locale, user.language_hint, default=self.settings.default_locale

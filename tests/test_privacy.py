@@ -13,8 +13,10 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.messages import Incoming
 from bot.scheduler import Jobs
+from db.broadcasts import count_audience, queue_broadcast
 from db.engine import session_scope
 from db.models import AuditEntry, Broadcast, Invitation, OutboxMessage, User
+from db.outbox import enqueue
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 from tests.test_coordinator import coordinator, person
@@ -194,3 +196,42 @@ def test_the_audit_log_records_who_and_how_many_never_what(db_path, clock: FakeC
     assert "Hallo zusammen" not in recorded and "geheimer" not in recorded
     assert '"recipients"' in recorded
     app.close()
+
+
+def test_announcements_reach_only_people_who_agreed(app: App, clock: FakeClock) -> None:
+    agreed = Dialog(app.conversation, user="agreed")
+    agreed.onboard("de")
+    undecided = Dialog(app.conversation, user="undecided")
+    undecided.say("/start")
+    undecided.press("lang_set:uk")  # chose a language, never agreed to the notice
+    now = clock.now()
+    with session_scope(app.engine) as session:
+        # Entered by `engagebot admin add`, has never written to the bot.
+        session.add(
+            User(transport="console", external_id="admin", created_at=now, last_seen_at=now)
+        )
+        broadcast = Broadcast(audience="all", texts={"de": "Hallo"}, send_at=now, created_at=now)
+        session.add(broadcast)
+        session.flush()
+        assert count_audience(session, audience="all", audience_id=None) == 1
+        assert queue_broadcast(session, broadcast=broadcast, now=now) == 1
+        recipients = session.exec(
+            select(User.external_id).join(OutboxMessage, OutboxMessage.user_id == User.id)
+        ).all()
+    assert recipients == ["agreed"]
+
+
+def test_a_queued_message_for_someone_who_has_not_agreed_is_never_sent(
+    app: App, clock: FakeClock
+) -> None:
+    now = clock.now()
+    with session_scope(app.engine) as session:
+        user = User(transport="console", external_id="x", created_at=now, last_seen_at=now)
+        session.add(user)
+        session.flush()
+        enqueue(session, user=user, kind="broadcast_report", dedupe_key="r", payload={}, now=now)
+        row_id = session.exec(select(OutboxMessage.id)).one()
+    assert app.conversation.render_notice(row_id) is None
+    with session_scope(app.engine) as session:
+        row = session.get(OutboxMessage, row_id)
+        assert (row.status, row.last_error) == ("dropped", "no consent")
