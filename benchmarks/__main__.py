@@ -46,6 +46,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             )
         results.setdefault("seconds", {})[part] = time.monotonic() - started
     results["total_seconds"] = time.monotonic() - began
+    chaos = ROOT / "benchmarks" / "chaos-results.json"
+    if chaos.exists():  # the last full crash suite (`make chaos`), reported beside the rest
+        results["chaos"] = json.loads(chaos.read_text(encoding="utf-8"))
     return results
 
 

@@ -63,6 +63,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _startup(results["startup"])
     if "jobs" in results:
         lines += _jobs(results["jobs"])
+    if "chaos" in results:
+        lines += _chaos(results["chaos"])
     return "\n".join(lines) + "\n"
 
 
@@ -310,4 +312,64 @@ def _jobs(j: dict[str, Any]) -> list[str]:
         "because they get the database thread only between the answers. A full garbage "
         "collection stops the whole process, whatever runs; when one falls into a slice, the "
         "wait between two answers is the slice and the collection together.",
+    ]
+
+
+def _chaos(c: dict[str, Any]) -> list[str]:
+    """The crash suite's figures, as `make chaos` (the full form) last wrote them."""
+    by_test = {t["test"]: t for t in c["tests"]}
+
+    def figure(test: str, key: str, digits: int = 0, unit: str = "") -> str:
+        value = by_test.get(test, {}).get(key)
+        return "—" if value is None else fmt(value, digits, unit)
+
+    def longest(test: str, key: str) -> str:
+        values = by_test.get(test, {}).get(key) or []
+        return fmt(max(values), 1, "s") if values else "—"
+
+    kill = "test_kill_9_during_a_big_announcement_with_reminders_due"
+    updates = "test_updates_pushed_before_a_kill_are_answered_once_after_the_restart"
+    flood = "test_a_flooding_person_does_not_stall_others"
+    lane = "test_a_reminder_is_not_queued_behind_a_big_signal_announcement"
+    restart = "test_an_immediate_restart_takes_delivery_over"
+    beside = "test_a_second_process_waits_and_takes_over_when_the_first_is_killed"
+    outcomes = ", ".join(f"{t['test']}: {t['outcome']}" for t in c["tests"])
+    return [
+        "",
+        "## 6. Crash suite",
+        "",
+        "Written by `make chaos` (tests/chaos/, `CHAOS_SCALE=full`) into "
+        "benchmarks/chaos-results.json on "
+        f"{c['machine']['date']}; `make test` runs the same tests in a short form. The real "
+        "`engagebot run` process against the local Telegram and signal-cli fakes, killed with "
+        "SIGKILL at random moments and restarted at once.",
+        "",
+        "| what was done to it | result |",
+        "|---|---|",
+        f"| {figure(kill, 'kills')} kill -9s during an announcement to "
+        f"{figure(kill, 'people')} people with reminders due, each followed by an immediate "
+        f"restart | {figure(kill, 'lost_announcements')} announcements and "
+        f"{figure(kill, 'lost_reminders')} reminders lost, {figure(kill, 'late_reminders')} "
+        f"reminders after their event's start, {figure(kill, 'duplicates')} duplicates "
+        f"(bound: the rows claimed at each kill); back to sending within "
+        f"{longest(kill, 'recovery_s')} of each restart |",
+        f"| {figure(updates, 'updates')} updates pushed just before kills "
+        f"({figure(updates, 'rounds')} rounds) | {figure(updates, 'unanswered')} unanswered, "
+        f"{figure(updates, 'wrong_answer')} wrong, {figure(updates, 'answered_twice')} answered "
+        "twice |",
+        f"| one person sends {figure(flood, 'flood_messages')} messages at once; another "
+        f"writes /help | answered after {figure(flood, 'other_answer_s', 2, 's')} (limit 2 s) |",
+        f"| an announcement to {figure(lane, 'people')} people on Signal at "
+        f"{figure(lane, 'signal_rate', 1)} message/s, reminders fall due meanwhile | "
+        f"{figure(lane, 'reminders')} reminders sent {longest(lane, 'sent_after_queued_s')} "
+        f"after they were queued at most (limit 5 s), after "
+        f"{figure(lane, 'announcements_sent')} of the announcement's messages |",
+        f"| kill -9 and immediate restart, a reminder due a minute later | arrived "
+        f"{figure(restart, 'reminder_after_due_s', 1, 's')} after it fell due |",
+        f"| a second process beside a running one, then the first killed | it sent "
+        f"{figure(beside, 'sent_by_second_beside_first')} while the first ran, took over after "
+        f"{figure(beside, 'takeover_s', 1, 's')}; {figure(beside, 'lost')} lost, "
+        f"{figure(beside, 'duplicates')} duplicates |",
+        "",
+        f"Outcomes: {outcomes}.",
     ]
