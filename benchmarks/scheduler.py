@@ -161,8 +161,8 @@ def build_city(database: Path, now: datetime) -> dict[str, Any]:
             history.append((*row, month_ago, month_ago, month_ago))
         db.executemany(
             "INSERT INTO outbox (user_id, transport, kind, event_id, broadcast_id, dedupe_key, "
-            "payload, status, attempts, next_attempt_at, created_at, sent_at) "
-            "VALUES (?, 'telegram', ?, ?, ?, ?, ?, 'sent', 1, ?, ?, ?)",
+            "payload, status, lane, attempts, parts_sent, next_attempt_at, created_at, sent_at) "
+            "VALUES (?, 'telegram', ?, ?, ?, ?, ?, 'sent', 0, 1, 1, ?, ?, ?)",
             history,
         )
     # Offers and events written with bulk SQL are indexed for search by hand (see db/search).

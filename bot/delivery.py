@@ -82,7 +82,12 @@ class DeliveryWorker:
         self.clock = clock
         self.max_attempts = max_attempts
         # Claim little at a time: what is claimed is sent before anything else is looked at.
-        self.batch = batch or max(1, min(MAX_CLAIM, math.ceil(rate * CLAIM_SECONDS)))
+        seconds_worth = rate * CLAIM_SECONDS
+        self.batch = batch or (
+            MAX_CLAIM
+            if math.isinf(seconds_worth)
+            else max(1, min(MAX_CLAIM, math.ceil(seconds_worth)))
+        )
         self.pacer = pacer or Pacer(rate)
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Sequence
 
@@ -110,6 +111,10 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
         ),
         (owner_lock(app.engine, "scheduler"), Scheduling(jobs, app)),
     ]
+    # Everything loaded so far (modules, catalogs, settings) lives as long as the process: keep
+    # it out of the garbage collector's full passes, which otherwise stop every answer for
+    # 100-200 ms now and then (benchmarks/RESULTS.md, "Long jobs beside conversations").
+    gc.freeze()
     serving = [asyncio.create_task(t.run(), name=f"{t.name}-transport") for t in transports]
     owning = [asyncio.create_task(hold(lock, duty), name=duty.name) for lock, duty in duties]
     try:
