@@ -50,6 +50,18 @@ def _queue(app: App, users: list[User], kind: str, payload: dict) -> None:
         )
 
 
+def _worker(app: App, clock: FakeClock, transport: RecordingTransport) -> DeliveryWorker:
+    """A worker that never waits between messages."""
+    return DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+    )
+
+
 def test_conversation_bound_rows_are_claimed_before_an_earlier_announcement(app: App) -> None:
     users = _people(app, 30)
     _queue(app, users[:25], "broadcast", {"broadcast_id": 1})
@@ -107,14 +119,7 @@ async def test_a_retry_sends_only_the_parts_that_did_not_go_out(app: App, clock:
     users = _people(app, 1)
     _queue(app, users, "broadcast_report", {"delivered": 3, "blocked": 0, "failed": 0})
     transport = PartlyLimited()
-    worker = DeliveryWorker(
-        conversation=app.conversation,
-        transport=transport,
-        clock=clock,
-        rate=1000,
-        max_attempts=3,
-        pacer=NoWaitPacer(),
-    )
+    worker = _worker(app, clock, transport)
     await worker.deliver_due()
     with session_scope(app.engine) as session:
         row = session.exec(select(OutboxMessage)).one()
@@ -142,14 +147,7 @@ async def test_a_notice_that_was_not_delivered_does_not_change_what_typed_number
     resident.say("/menu")
 
     transport = RecordingTransport()
-    world = DeliveryWorker(
-        conversation=app.conversation,
-        transport=transport,
-        clock=clock,
-        rate=1000,
-        max_attempts=3,
-        pacer=NoWaitPacer(),
-    )
+    world = _worker(app, clock, transport)
     jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
     clock.set(starts - timedelta(hours=2) + timedelta(minutes=1))
     transport.fail_next["typist"] = [RetryLater(60)]
