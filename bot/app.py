@@ -31,7 +31,10 @@ class App:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(
-            self.settings.database_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
+            self.settings.database_url,
+            busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
+            lock_timeout_ms=self.settings.database_lock_timeout_ms,
+            statement_timeout_ms=self.settings.database_statement_timeout_ms,
         )
         self.translations = Translations(self.settings.tz, self.settings.default_locale)
         self.conversation = Conversation(

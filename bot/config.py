@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     operator_name: str = "Engagierte Stadt (demo operator)"
     privacy_contact: str = "privacy@example.org"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    # PostgreSQL: how long a statement waits for a lock, and runs at all (0: no limit).
+    database_lock_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     log_level: str = "INFO"
     # Signal through signal-cli's JSON-RPC daemon; enabled when SIGNAL_ACCOUNT is set.
     signal_account: str | None = None

@@ -1,4 +1,5 @@
-"""Engine and session set-up: SQLite in WAL mode with foreign keys and a busy timeout."""
+"""Engine and session set-up: SQLite in WAL mode with foreign keys and a busy timeout;
+PostgreSQL with lock and statement timeouts and a pre-ping of pooled connections."""
 
 from __future__ import annotations
 
@@ -52,14 +53,29 @@ def check_sqlite_location(url: str) -> None:
         raise DatabaseLocationError(f"the database file {path} is not writable")
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
-    """Create the engine; on SQLite turn on WAL, foreign keys and the busy timeout."""
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = 5000,
+    lock_timeout_ms: int = 5000,
+    statement_timeout_ms: int = 30_000,
+) -> Engine:
+    """Create the engine; on SQLite turn on WAL, foreign keys and the busy timeout.
+
+    On PostgreSQL every connection waits at most `lock_timeout_ms` for a lock and runs a
+    statement for at most `statement_timeout_ms` (0: no limit), so a table locked elsewhere
+    ends in an OperationalError (the user hears "try again") instead of stalling the database
+    thread; a pooled connection is pinged before use, so one the server dropped is replaced.
+    """
     check_sqlite_location(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
+    is_postgresql = make_url(url).get_backend_name() == "postgresql"
     kwargs: dict[str, Any] = {}
     if is_sqlite:
         # The async transports hand database work to worker threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+    if is_postgresql:
+        kwargs["pool_pre_ping"] = True
     target = make_url(url)
     if target.drivername == "postgresql":
         # SQLAlchemy's default for postgresql:// is psycopg2; the postgresql extra installs psycopg.
@@ -99,6 +115,24 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
             # without waiting; transactions here are short, so serialising them costs little.
             read_only = connection.get_execution_options().get(READ_ONLY, False)
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    if is_postgresql:
+        settings = (
+            ("lock_timeout", int(lock_timeout_ms)),
+            ("statement_timeout", int(statement_timeout_ms)),
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Set once per new connection, outside a transaction, so no rollback undoes them.
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            try:
+                with dbapi_connection.cursor() as cursor:
+                    for name, value in settings:
+                        cursor.execute(f"SET {name} = {value}")
+            finally:
+                dbapi_connection.autocommit = autocommit
 
     return engine
 
