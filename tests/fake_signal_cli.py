@@ -153,7 +153,10 @@ class Delivery:
 class FakeSignalCli:
     """The daemon: listens on 127.0.0.1 (a free port), answers, pushes, fails when told."""
 
-    account: str = "+4963100000000"
+    account: str = "+4963100000000"  # the number, which every receive notification carries
+    aci: str = "5e0a1c3b-9d2f-4b8e-8c7a-1f2e3d4c5b6a"  # the same account's ACI
+    # Further accounts make it a multi-account daemon (started without -a).
+    other_accounts: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
     receive_mode: str = "on-connection"  # or "manual", as `daemon --receive-mode`
@@ -305,11 +308,22 @@ class FakeSignalCli:
         if self._errors.get(method):
             self._answer(writer, request_id, error=self._errors[method].pop(0))
             return True
+        account = params.get("account") if isinstance(params, dict) else None
+        # SignalJsonRpcCommandHandler.getManagerFromParams: a number or an ACI will do.
+        known = (self.account, self.aci, *self.other_accounts)
+        if self.other_accounts and account is not None and account not in known:
+            error = {"code": -32602, "message": "Specified account does not exist", "data": None}
+            self._answer(writer, request_id, error=error)
+            return True
         if method == "send":
             result, error = self._send(params)
             self._answer(writer, request_id, result=result, error=error)
         elif method == "sendTyping":
             self._answer(writer, request_id, result={})
+        elif method == "listAccounts" and self.other_accounts:
+            # ListAccountsCommand: numbers only (its JsonAccount record has no ACI).
+            numbers = [self.account, *self.other_accounts]
+            self._answer(writer, request_id, result=[{"number": n} for n in numbers])
         elif method == "version":
             self._answer(writer, request_id, result={"version": "0.13.4"})
         elif method == "subscribeReceive":

@@ -53,11 +53,10 @@ def make_transport(app: App, fake: FakeSignalCli, **options: Any) -> SignalTrans
         "reconnect_max": 0.05,
         "connect_wait": 3.0,
         "receive_mode": fake.receive_mode,
+        "account": fake.account,
         **options,
     }
-    return SignalTransport(
-        app.conversation, account=fake.account, host=fake.host, port=fake.port, **options
-    )
+    return SignalTransport(app.conversation, host=fake.host, port=fake.port, **options)
 
 
 @contextlib.asynccontextmanager
@@ -212,10 +211,43 @@ async def test_receipts_and_typing_are_not_answered(
 async def test_messages_to_another_account_of_the_daemon_are_not_ours(
     fake: FakeSignalCli, signal: SignalTransport
 ) -> None:
+    fake.other_accounts = ("+4963199999999",)
     stranger = new_aci()
     fake.receive(data_envelope(stranger, "hallo"), account="+4963199999999")
     await Person(fake).say("start")
     assert fake.delivered_to(stranger) == []
+
+
+@pytest.mark.parametrize("fake", ["on-connection", "manual"], indirect=True)
+async def test_an_account_configured_by_its_aci_gets_its_messages(
+    app: App, fake: FakeSignalCli
+) -> None:
+    # Notifications carry the number however the account is named; a message already
+    # waiting arrives before the bot knows that number, and is answered too.
+    early = new_aci()
+    fake.receive(data_envelope(early, "start"))
+    async with running(make_transport(app, fake, account=fake.aci)) as transport:
+        await wait_until(lambda: bool(fake.delivered_to(early)), what="the early answer")
+        assert "1) Deutsch" in await Person(fake).say("start")
+        assert transport.client.connected
+    assert all(c.params.get("account") == fake.aci for c in fake.calls_of("send"))
+
+
+async def test_an_aci_on_a_daemon_of_several_accounts_says_what_to_do(
+    app: App, fake: FakeSignalCli, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.other_accounts = ("+4963199999999",)
+    async with running(make_transport(app, fake, account=fake.aci)):
+        await wait_until(lambda: bool(fake.calls_of("listAccounts")), what="listAccounts")
+        stranger = new_aci()
+        fake.receive(data_envelope(stranger, "hallo"), account="+4963199999999")
+        person = Person(fake)
+        fake.receive(data_envelope(person.aci, "start"))
+        await asyncio.sleep(0.2)
+        assert fake.delivered_to(stranger) == fake.delivered_to(person.aci) == []
+    [line] = [r for r in caplog.records if "SIGNAL_ACCOUNT" in r.getMessage()]
+    assert line.levelname == "ERROR"
+    assert "set SIGNAL_ACCOUNT to the bot's number" in line.getMessage()
 
 
 async def test_a_photo_without_text_gets_asked_for_text(

@@ -60,6 +60,13 @@ IO_ERROR = -3
 UNTRUSTED_KEY_ERROR = -4
 RATE_LIMIT_ERROR = -5
 CAPTCHA_REJECTED_ERROR = -6
+METHOD_NOT_FOUND = -32601
+# SignalJsonRpcCommandHandler answers an exception it did not expect (an IOException from the
+# network, a failed attachment upload) as JSON-RPC's internal error, with `data` null.
+INTERNAL_ERROR = -32603
+
+# An account configured by its ACI rather than its number.
+_ACI = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 # signal-cli's --receive-mode values that fit a bot. "on-start" (its default) takes messages
 # off Signal even while no bot is connected and prints them, so they are lost to the bot.
@@ -576,10 +583,20 @@ class SignalTransport:
     # The connection on which signal-cli sent an unsubscribed message although we are in
     # manual mode: it subscribed that connection by itself.
     _auto_subscribed: int = field(default=0, init=False)
+    # The `account` our receive notifications carry: signal-cli stamps them with the account's
+    # number (JsonReceiveMessageHandler: `m.getSelfNumber()`), even when we name it by its ACI.
+    # None until known; `_any_account` when the daemon serves one account only.
+    _numbers: frozenset[str] | None = field(default=None, init=False)
+    _any_account: bool = field(default=False, init=False)
+    _learning: asyncio.Task[None] | None = field(default=None, init=False)
+    # Notifications that came before we knew our number, in order.
+    _held: list[dict[str, Any]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if self.receive_mode not in RECEIVE_MODES:
             raise ValueError(f"receive_mode must be one of {', '.join(RECEIVE_MODES)}")
+        if not _ACI.match(self.account):
+            self._numbers = frozenset({self.account})
         self.client = JsonRpcClient(
             self.host,
             self.port,
@@ -722,12 +739,53 @@ class SignalTransport:
     # -- incoming --------------------------------------------------------------------------
 
     def _on_connect(self, connection: int) -> None:
-        """Subscribe a new connection to our messages, in manual mode, unless stopping."""
+        """Learn our number if we need it; subscribe to our messages in manual mode."""
+        if self._numbers is None and not self._any_account and self._learning is None:
+            self._learning = asyncio.create_task(self._learn_number())
+            self._background.add(self._learning)
+            self._learning.add_done_callback(self._background.discard)
         if self.receive_mode != "manual" or self._stopping:
             return
         self._subscribing = asyncio.create_task(self._subscribe(connection))
         self._background.add(self._subscribing)
         self._subscribing.add_done_callback(self._background.discard)
+
+    async def _learn_number(self) -> None:
+        """Find out which `account` our notifications carry when we know only our ACI."""
+        try:
+            # ListAccountsCommand answers [{"number": ...}] for every account of a multi-account
+            # daemon; a single-account daemon does not serve it (SignalJsonRpcCommandHandler
+            # runs only single-account commands there) and answers "Method not implemented".
+            result = await self.client.call("listAccounts", resend=False)
+        except DaemonUnavailable as exc:
+            log.debug("could not ask signal-cli for its accounts yet: %s", exc)
+            return  # the next connection asks again
+        except SignalRpcError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                log.error("signal-cli did not list its accounts: %s", exc)
+                return
+            self._any_account = True  # every notification is about the one account there is
+        else:
+            numbers = [
+                account.get("number")
+                for account in (result if isinstance(result, list) else [])
+                if isinstance(account, dict)
+            ]
+            if len(numbers) == 1 and isinstance(numbers[0], str):
+                self._numbers = frozenset(numbers)
+            else:
+                # Numbers only: nothing tells which of them belongs to our ACI.
+                log.error(
+                    "signal-cli serves %d accounts and SIGNAL_ACCOUNT names an ACI, which its "
+                    "messages do not carry; set SIGNAL_ACCOUNT to the bot's number",
+                    len(numbers),
+                )
+                self._numbers = frozenset()
+        finally:
+            self._learning = None
+        held, self._held = self._held, []
+        for payload in held:
+            self._on_payload(payload)
 
     async def _subscribe(self, connection: int) -> None:
         try:
@@ -770,8 +828,14 @@ class SignalTransport:
                 )
         if not isinstance(payload, dict):
             return
+        if self._numbers is None and not self._any_account:
+            self._held.append(payload)  # until _learn_number knows which account is ours
+            return
+        self._on_payload(payload)
+
+    def _on_payload(self, payload: dict[str, Any]) -> None:
         account = payload.get("account")
-        if account and account != self.account:
+        if account and not self._any_account and account not in (self._numbers or ()):
             return  # a multi-account daemon also tells us about its other accounts
         if "exception" in payload:
             log.warning("signal-cli could not decrypt or read a message: %s", payload["exception"])
