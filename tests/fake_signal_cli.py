@@ -24,6 +24,7 @@ gone from there (here: in `handed_over`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import re
@@ -44,6 +45,11 @@ ERROR_MESSAGES = {
     -4: "Failed to send message due to untrusted identities",
     -5: "Failed to send message due to rate limiting",
 }
+
+
+# ServiceConfig.MAX_MESSAGE_SIZE_BYTES and MimeUtils.LONG_TEXT.
+MAX_MESSAGE_SIZE_BYTES = 2000
+LONG_TEXT = "text/x-signal-plain"
 
 
 def _now_ms() -> int:
@@ -356,6 +362,11 @@ class FakeSignalCli:
                 "must be given."
             )
             return None, {"code": -1, "message": message, "data": None}
+        if len(text.encode()) > MAX_MESSAGE_SIZE_BYTES:
+            # ManagerImpl.applyMessage: the body is cut, the whole text goes as an attachment.
+            long_text = base64.b64encode(text.encode()).decode()
+            attachments = [*attachments, f"data:{LONG_TEXT};base64,{long_text}"]
+            text = text.encode()[:MAX_MESSAGE_SIZE_BYTES].decode(errors="ignore")
         now = time.monotonic()
         results = []
         for recipient in recipients:

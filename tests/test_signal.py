@@ -773,10 +773,52 @@ def test_rendering_keeps_right_to_left_marks() -> None:
     assert lines[3] == f"{RLM}1) {RLM}رجوع"
 
 
-def test_long_answers_are_split_below_signals_plain_message_size() -> None:
+def utf8_size(text: str) -> int:
+    return len(text.encode())
+
+
+def test_replies_are_joined_up_to_signals_message_size_in_bytes() -> None:
     replies = [Reply("x" * 1500), Reply("y" * 1500)]
-    assert [len(m.text) for m in render_messages(replies)] == [1500, 1500]
+    assert [utf8_size(m.text) for m in render_messages(replies)] == [1500, 1500]
     assert len(render_messages([Reply("a"), Reply("b")])) == 1
+    # 600 Cyrillic letters are 1,200 bytes: two of them do not fit in one message.
+    assert len(render_messages([Reply("ж" * 600), Reply("ж" * 600)])) == 2
+
+
+CYRILLIC_LINE = "Волонтёры читают детям в библиотеке по субботам"  # 47 characters
+ARABIC_LINE = f"{RLM}يقرأ المتطوعون للأطفال في المكتبة كل يوم سبت"  # 45 characters
+
+
+@pytest.mark.parametrize("line", [CYRILLIC_LINE, ARABIC_LINE], ids=["cyrillic", "arabic"])
+def test_a_long_answer_is_split_at_lines_below_2000_bytes(line: str) -> None:
+    lines = [line] * (1900 // (len(line) + 1))
+    text = "\n".join(lines)
+    assert len(text) > 1800 and utf8_size(text) > 3000
+    attachment = Attachment("termin.ics", b"BEGIN:VCALENDAR", "text/calendar", "Kalender")
+    messages = render_messages([Reply(text, attachments=(attachment,))])
+    assert len(messages) == 2
+    assert all(utf8_size(m.text) < 2000 for m in messages)
+    # Whole lines: nothing lost, nothing cut in the middle, the attachment with the last part.
+    assert "\n".join(m.text for m in messages).split("\n")[: len(lines)] == lines
+    assert [len(m.attachments) for m in messages] == [0, 1]
+
+
+def test_paragraphs_are_kept_whole_when_they_fit() -> None:
+    paragraph = "\n".join(["Предложение номер один."] * 30)  # about 1,300 bytes
+    messages = render_messages([Reply(f"{paragraph}\n\n{paragraph}")])
+    assert [m.text for m in messages] == [paragraph, paragraph]
+    assert render_messages([Reply("ж" * 2500)])[0].text == "ж" * 1000  # no space at all
+
+
+async def test_a_long_russian_reminder_goes_without_a_long_text_upload(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    text = "\n\n".join(["\n".join([CYRILLIC_LINE] * 10)] * 4)  # about 1,900 characters
+    await signal.send(aci, [Reply(text)])
+    sent = fake.delivered_to(aci)
+    assert len(sent) == 2 and all(not d.attachments for d in sent)
+    assert "\n\n".join(d.text for d in sent) == text
 
 
 @pytest.mark.parametrize(

@@ -75,9 +75,10 @@ RECEIVE_MODES = ("on-connection", "manual")
 # Signal answers a rate limit with a hint most of the time; without one, wait a full minute
 # rather than hammer an account that Signal may then ask to solve a captcha.
 DEFAULT_RETRY_AFTER = 60.0
-# Signal apps send texts over 2000 characters as a "long text" attachment (signal-cli too, see
-# its changelog); joining replies up to this size keeps each one a plain message.
-MAX_MESSAGE_CHARS = 2000
+# signal-cli's ServiceConfig.MAX_MESSAGE_SIZE_BYTES: a body of more UTF-8 bytes is cut there and
+# the whole text uploaded as a `text/x-signal-plain` attachment (ManagerImpl.applyMessage), an
+# upload that can fail or be rate limited on its own. Every message we send stays within it.
+MAX_MESSAGE_BYTES = 2000
 # Incoming envelopes are small, but a group's metadata or a long text can make a long line.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -428,7 +429,7 @@ def render_reply(reply: Reply, *, numbered: bool = True) -> SignalMessage:
 
 
 def render_messages(replies: list[Reply]) -> list[SignalMessage]:
-    """Render replies as few Signal messages as possible.
+    """Render replies as few Signal messages as possible, each within MAX_MESSAGE_BYTES.
 
     A typed number presses the n-th button of the last reply that has buttons (the menu the
     conversation core remembers, for answers and for outbox notices alike), so only that menu
@@ -436,7 +437,8 @@ def render_messages(replies: list[Reply]) -> list[SignalMessage]:
 
     Replies for one update are joined into one message, separated by blank lines: Signal has no
     message threads to keep apart, and every message counts against unpublished rate limits.
-    Past MAX_MESSAGE_CHARS a new message starts.
+    A reply too long for one message is split at paragraphs, else lines, else words; its
+    attachments go with its last part.
     """
     with_buttons = [i for i, reply in enumerate(replies) if reply.buttons]
     last_menu = with_buttons[-1] if with_buttons else None
@@ -445,16 +447,62 @@ def render_messages(replies: list[Reply]) -> list[SignalMessage]:
     attachments: list[str] = []
     for index, reply in enumerate(replies):
         rendered = render_reply(reply, numbered=index == last_menu)
-        size = sum(len(text) + 2 for text in texts) + len(rendered.text)
-        if texts and size > MAX_MESSAGE_CHARS:
-            messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
-            texts, attachments = [], []
-        if rendered.text:
-            texts.append(rendered.text)
+        parts = split_text(rendered.text) if rendered.text else []
+        for part in parts:
+            if texts and _utf8_size("\n\n".join([*texts, part])) > MAX_MESSAGE_BYTES:
+                messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
+                texts, attachments = [], []
+            texts.append(part)
         attachments.extend(rendered.attachments)
     if texts or attachments:
         messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
     return messages
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_BYTES) -> list[str]:
+    """Split text into parts of at most `limit` UTF-8 bytes at the widest boundary that fits."""
+    parts = _split(text, limit, ("\n\n", "\n", " "))
+    return [part.strip("\n") for part in parts if part.strip()]
+
+
+def _split(text: str, limit: int, separators: tuple[str, ...]) -> list[str]:
+    if _utf8_size(text) <= limit:
+        return [text]
+    if not separators:
+        return _cut(text, limit)
+    separator, narrower = separators[0], separators[1:]
+    parts: list[str] = []
+    current: str | None = None
+    for piece in text.split(separator):
+        joined = piece if current is None else current + separator + piece
+        if _utf8_size(joined) <= limit:
+            current = joined
+            continue
+        if current is not None:
+            parts.append(current)
+        *whole, current = _split(piece, limit, narrower)
+        parts.extend(whole)
+    if current is not None:
+        parts.append(current)
+    return parts
+
+
+def _cut(text: str, limit: int) -> list[str]:
+    """Cut a text without spaces (a long link, say) into pieces of at most `limit` bytes."""
+    parts, current, size = [], [], 0
+    for character in text:
+        width = _utf8_size(character)
+        if size + width > limit:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(character)
+        size += width
+    parts.append("".join(current))
+    return parts
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 # -- delivery outcomes -------------------------------------------------------------------------
