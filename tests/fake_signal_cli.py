@@ -37,14 +37,25 @@ _UUID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 _timestamps = itertools.count(int(time.time() * 1000))
 
 # Default messages in the daemon's own words, for errors a test asks for without one. signal-cli
-# reports a failed send per recipient (NETWORK_FAILURE and so on); -3, a server or IO error, is
-# what its other commands answer when they cannot reach Signal.
+# reports a failed send per recipient (NETWORK_FAILURE and so on); what else fails in `send` is
+# an IOException that SendCommand wraps as UnexpectedErrorException and
+# SignalJsonRpcCommandHandler answers as -32603, naming both classes, with `data` null. `send`
+# never answers -3 (only other commands do).
 ERROR_MESSAGES = {
     -1: "Failed to send message",
-    -3: "Failed to send message: Connection reset (IOException)",
+    -3: "Failed to read the message (IOException)",
     -4: "Failed to send message due to untrusted identities",
     -5: "Failed to send message due to rate limiting",
+    -32603: (
+        "Failed to send message: Connection reset (SocketException) (UnexpectedErrorException)"
+    ),
 }
+# What `send` answers when Signal rate limits an attachment upload (a 413 from the upload
+# service, libsignal's RateLimitException, an IOException): no retry hint survives.
+UPLOAD_RATE_LIMITED = (
+    "Failed to send message: Rate limit exceeded: 413 (RateLimitException) "
+    "(UnexpectedErrorException)"
+)
 
 
 # ServiceConfig.MAX_MESSAGE_SIZE_BYTES and MimeUtils.LONG_TEXT.
@@ -172,6 +183,8 @@ class FakeSignalCli:
     # Recipient ACI -> the per-recipient result type its sends get, e.g. UNREGISTERED_FAILURE.
     recipient_results: dict[str, str] = field(default_factory=dict)
     retry_after_seconds: int | None = None  # the hint RATE_LIMIT_FAILURE results carry
+    # A "proof required" challenge: RATE_LIMIT_FAILURE results then carry this `token`.
+    challenge_token: str | None = None
     # Envelopes written to a connection: acknowledged to Signal, the bot's to answer.
     handed_over: list[dict[str, Any]] = field(default_factory=list)
     _server: asyncio.Server | None = None
@@ -444,6 +457,9 @@ class FakeSignalCli:
             },
             "type": kind,
         }
+        # JsonSendMessageResult: `token` and `retryAfterSeconds` only when set (NON_NULL).
+        if kind == "RATE_LIMIT_FAILURE" and self.challenge_token is not None:
+            result["token"] = self.challenge_token
         if kind == "RATE_LIMIT_FAILURE" and self.retry_after_seconds is not None:
             result["retryAfterSeconds"] = self.retry_after_seconds
         return result

@@ -32,6 +32,7 @@ from db.engine import session_scope
 from db.models import User
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
+    UPLOAD_RATE_LIMITED,
     FakeSignalCli,
     data_envelope,
     receipt_envelope,
@@ -384,6 +385,35 @@ async def test_rate_limit_error_means_retry_later(
     assert fake.delivered_to(aci) == []
 
 
+async def test_a_rate_limited_upload_means_retry_later(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    calendar = Attachment("termin.ics", b"BEGIN:VCALENDAR", "text/calendar", "Kalender")
+    fake.fail_next("send", -32603, UPLOAD_RATE_LIMITED)
+    with pytest.raises(RetryLater) as limited:
+        await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
+    assert limited.value.retry_after == 60
+    # Retried, it goes out whole.
+    await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
+    [delivery] = fake.delivered_to(aci)
+    assert delivery.attachments[0].startswith("data:text/calendar;")
+
+
+async def test_a_proof_required_challenge_names_its_token_and_waits_as_told(
+    fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    aci = new_aci()
+    fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-challenge"
+    fake.retry_after_seconds = 86400
+    with pytest.raises(RetryLater) as challenged:
+        await signal.send(aci, [Reply("Erinnerung")])
+    assert challenged.value.retry_after == 86400
+    assert len(fake.calls_of("send")) == 1
+    assert any("5f1c9a2e-challenge" in r.getMessage() for r in caplog.records)
+
+
 async def test_an_unregistered_recipient_is_gone_and_inactive(
     app: App, fake: FakeSignalCli, signal: SignalTransport
 ) -> None:
@@ -406,11 +436,18 @@ async def test_a_recipient_signal_cli_cannot_resolve_is_gone(
         await signal.send(aci, [Reply("Erinnerung")])
 
 
-async def test_server_errors_and_a_long_outage_are_temporary(app: App, fake: FakeSignalCli) -> None:
+async def test_server_errors_and_a_long_outage_are_temporary(
+    app: App, fake: FakeSignalCli, caplog: pytest.LogCaptureFixture
+) -> None:
     async with running(make_transport(app, fake, connect_wait=0.2)) as transport:
-        fake.fail_next("send", -3)
+        fake.fail_next("send", -32603)
         with pytest.raises(TemporaryFailure):
             await transport.send(new_aci(), [Reply("Erinnerung")])
+        blip = new_aci()
+        fake.recipient_results[blip] = "NETWORK_FAILURE"
+        with pytest.raises(TemporaryFailure):
+            await transport.send(blip, [Reply("Erinnerung")])
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
         await fake.stop()
         with pytest.raises(TemporaryFailure):
             await transport.send(new_aci(), [Reply("Erinnerung")])

@@ -560,6 +560,17 @@ def delivery_error(error: SignalRpcError | DaemonUnavailable) -> DeliveryError:
     if error.code == USER_ERROR and "not registered" in error.message:
         # signal-cli says "The user ... is not registered." when it cannot even resolve them.
         return RecipientGone("the recipient is not registered with Signal")
+    if error.code == INTERNAL_ERROR:
+        # SendCommand turns an IOException (a network fault, an upload that failed) into an
+        # UnexpectedErrorException, "Failed to send message: <reason> (<exception class>)",
+        # which SignalJsonRpcCommandHandler answers as -32603 with `data` null.
+        if "(RateLimitException)" in error.message:
+            # Signal rate limited an upload (an attachment) before anything was sent; its
+            # Retry-After is lost in that wrapping, so wait as long as for an unhinted limit.
+            return RetryLater(DEFAULT_RETRY_AFTER, "Signal rate limit on an upload")
+        if "(AttachmentInvalidException)" in error.message:
+            log.error("signal-cli could not read an attachment of ours: %s", error.message)
+        return TemporaryFailure(str(error))
     if error.code == UNTRUSTED_KEY_ERROR:
         _warn_untrusted()
     elif error.code != IO_ERROR:
