@@ -61,6 +61,11 @@ UPLOAD_RATE_LIMITED = (
 # ServiceConfig.MAX_MESSAGE_SIZE_BYTES and MimeUtils.LONG_TEXT.
 MAX_MESSAGE_SIZE_BYTES = 2000
 LONG_TEXT = "text/x-signal-plain"
+# DataURI.DATA_URI_PATTERN, written as Python.
+DATA_URI_PATTERN = re.compile(
+    r"\Adata:(?P<type>.+?/.+?)?(?P<parameters>;.+?=.+?)?(?P<base64>;base64)?,(?P<data>.+)\Z",
+    re.IGNORECASE,
+)
 
 
 def _now_ms() -> int:
@@ -196,6 +201,7 @@ class FakeSignalCli:
     _undelivered: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
     _errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _crash_on_send: tuple[int, bool, float] | None = None
+    _upload_limited: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- life ------------------------------------------------------------------------------
@@ -253,6 +259,10 @@ class FakeSignalCli:
             "data": data,
         }
         self._errors.setdefault(method, []).append(error)
+
+    def rate_limit_next_upload(self) -> None:
+        """Fail the next send with attachments as a rate limit on their upload form does."""
+        self._upload_limited = True
 
     def crash_on_send(self, number: int, *, delivered: bool, downtime: float = 0.05) -> None:
         """On the `number`-th send from now, die before answering (after sending it or not)."""
@@ -375,6 +385,21 @@ class FakeSignalCli:
                 "must be given."
             )
             return None, {"code": -1, "message": message, "data": None}
+        for attachment in attachments:
+            if not DATA_URI_PATTERN.match(attachment):
+                # AttachmentHelper reads what is not a data URI as a file path.
+                message = (
+                    f"Failed to send message: {attachment}: {attachment} (No such file or "
+                    "directory) (AttachmentInvalidException) (UnexpectedErrorException)"
+                )
+                return None, {"code": -32603, "message": message, "data": None}
+        if attachments and self._upload_limited:
+            self._upload_limited = False
+            message = (
+                f"Failed to send message: {attachments[0]}: Rate limit exceeded: 413 "
+                "(AttachmentInvalidException) (UnexpectedErrorException)"
+            )
+            return None, {"code": -32603, "message": message, "data": None}
         if len(text.encode()) > MAX_MESSAGE_SIZE_BYTES:
             # ManagerImpl.applyMessage: the body is cut, the whole text goes as an attachment.
             long_text = base64.b64encode(text.encode()).decode()

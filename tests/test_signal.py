@@ -394,10 +394,45 @@ async def test_a_rate_limited_upload_means_retry_later(
     with pytest.raises(RetryLater) as limited:
         await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
     assert limited.value.retry_after == 60
+    # A limit on the upload form comes wrapped differently, naming the whole data URI.
+    fake.rate_limit_next_upload()
+    with pytest.raises(RetryLater) as limited_form:
+        await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
+    assert limited_form.value.retry_after == 60
+    assert "base64" not in str(limited_form.value)
     # Retried, it goes out whole.
     await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
     [delivery] = fake.delivered_to(aci)
     assert delivery.attachments[0].startswith("data:text/calendar;")
+
+
+async def test_an_empty_attachment_is_left_out_before_sending(
+    fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    aci = new_aci()
+    empty = Attachment("leer.ics", b"", "text/calendar", "Kalender")
+    await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(empty,))])
+    [delivery] = fake.delivered_to(aci)
+    assert delivery.text == "Erinnerung: morgen" and delivery.attachments == ()
+    assert any("leer.ics" in r.getMessage() for r in caplog.records)
+    # What signal-cli does with one: reads "data:...;base64," as a file that is not there.
+    fake.calls.clear()
+    reader, writer = await asyncio.open_connection(fake.host, fake.port)
+    try:
+        request = {
+            "jsonrpc": "2.0",
+            "method": "send",
+            "id": 1,
+            "params": {"recipient": [aci], "attachments": ["data:text/calendar;base64,"]},
+        }
+        writer.write(json.dumps(request).encode() + b"\n")
+        answer = json.loads(await reader.readline())
+        while "method" in answer:  # a receive notification of this connection
+            answer = json.loads(await reader.readline())
+    finally:
+        writer.close()
+    assert answer["error"]["code"] == -32603 and answer["error"]["data"] is None
+    assert "(AttachmentInvalidException)" in answer["error"]["message"]
 
 
 async def test_a_proof_required_challenge_names_its_token_and_waits_as_told(

@@ -393,6 +393,7 @@ class SignalMessage:
 
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_DATA_URI_IN_TEXT = re.compile(r"data:[^,\s]*,[A-Za-z0-9+/=%]*")
 _MIME = re.compile(r"^[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+$")
 
 
@@ -417,14 +418,22 @@ def render_reply(reply: Reply, *, numbered: bool = True) -> SignalMessage:
         if reply.place.map_url:
             # The link stands alone on its line, without marks, so every app recognises it.
             lines.append(reply.place.map_url)
-    lines.extend(f"{mark}📎 {a.caption}" for a in reply.attachments if a.caption)
+    attachments = [a for a in reply.attachments if a.content]
+    if len(attachments) < len(reply.attachments):
+        # signal-cli reads a data URI with nothing after the comma as a file path
+        # (DataURI.DATA_URI_PATTERN wants at least one data character) and fails the send.
+        log.warning(
+            "not sending empty attachments: %s",
+            ", ".join(a.filename for a in reply.attachments if not a.content),
+        )
+    lines.extend(f"{mark}📎 {a.caption}" for a in attachments if a.caption)
     if numbered:
         lines.extend(mark + line for line in numbered_menu(reply))
     else:
         lines.extend(f"{mark}• {button.label}" for button in reply.flat_buttons())
     return SignalMessage(
         "\n".join(line for line in lines if line),
-        tuple(data_uri(attachment) for attachment in reply.attachments),
+        tuple(data_uri(attachment) for attachment in attachments),
     )
 
 
@@ -564,13 +573,14 @@ def delivery_error(error: SignalRpcError | DaemonUnavailable) -> DeliveryError:
         # SendCommand turns an IOException (a network fault, an upload that failed) into an
         # UnexpectedErrorException, "Failed to send message: <reason> (<exception class>)",
         # which SignalJsonRpcCommandHandler answers as -32603 with `data` null.
-        if "(RateLimitException)" in error.message:
-            # Signal rate limited an upload (an attachment) before anything was sent; its
-            # Retry-After is lost in that wrapping, so wait as long as for an unhinted limit.
+        # An attachment's failure names the whole data URI: not something for a log line.
+        reason = _DATA_URI_IN_TEXT.sub("data:…", error.message)
+        if "(RateLimitException)" in reason or "Rate limit exceeded" in reason:
+            # Signal rate limited an upload (an attachment; AttachmentHelper wraps a limit on
+            # its upload form as AttachmentInvalidException) before anything was sent. The
+            # Retry-After is lost in the wrapping, so wait as long as for an unhinted limit.
             return RetryLater(DEFAULT_RETRY_AFTER, "Signal rate limit on an upload")
-        if "(AttachmentInvalidException)" in error.message:
-            log.error("signal-cli could not read an attachment of ours: %s", error.message)
-        return TemporaryFailure(str(error))
+        return TemporaryFailure(f"signal-cli error {error.code}: {reason}")
     if error.code == UNTRUSTED_KEY_ERROR:
         _warn_untrusted()
     elif error.code != IO_ERROR:
