@@ -83,10 +83,35 @@ def data_envelope(
 ) -> dict[str, Any]:
     """Return an envelope with a data message, as signal-cli prints one it received."""
     sent = _now_ms()
+    data = _data_message(sent, text, group_id=group_id, attachments=attachments)
+    return _envelope(uuid, number, name, sent, dataMessage=data)
+
+
+def edit_envelope(
+    uuid: str, text: str, edits: dict[str, Any], *, number: str | None = "+4917612345678"
+) -> dict[str, Any]:
+    """Return the envelope of a correction of the message in envelope `edits`.
+
+    JsonEditMessage: `targetSentTimestamp` names the message corrected, `dataMessage` is the
+    whole new message (its own timestamp, the text as it reads now); no `dataMessage` beside it.
+    """
+    sent = _now_ms()
+    edit = {
+        "targetSentTimestamp": edits["timestamp"],
+        "dataMessage": _data_message(sent, text),
+    }
+    return _envelope(uuid, number, "Resident", sent, editMessage=edit)
+
+
+def _data_message(
+    sent: int, text: str | None, *, group_id: str | None = None, attachments: int = 0
+) -> dict[str, Any]:
+    # JsonDataMessage: these four always; the rest only when set (NON_NULL).
     data: dict[str, Any] = {
         "timestamp": sent,
         "message": text,
         "expiresInSeconds": 0,
+        "isExpirationUpdate": False,
         "viewOnce": False,
     }
     if attachments:
@@ -110,7 +135,7 @@ def data_envelope(
             "revision": 4,
             "type": "DELIVER",
         }
-    return _envelope(uuid, number, name, sent, dataMessage=data)
+    return data
 
 
 def receipt_envelope(uuid: str, *, number: str | None = None) -> dict[str, Any]:

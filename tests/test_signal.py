@@ -35,6 +35,7 @@ from tests.fake_signal_cli import (
     UPLOAD_RATE_LIMITED,
     FakeSignalCli,
     data_envelope,
+    edit_envelope,
     receipt_envelope,
     typing_envelope,
     wait_until,
@@ -249,6 +250,24 @@ async def test_an_aci_on_a_daemon_of_several_accounts_says_what_to_do(
     [line] = [r for r in caplog.records if "SIGNAL_ACCOUNT" in r.getMessage()]
     assert line.levelname == "ERROR"
     assert "set SIGNAL_ACCOUNT to the bot's number" in line.getMessage()
+
+
+async def test_an_edited_command_is_answered(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    t = app.translations.get("de")
+    person = Person(fake)
+    text = await person.say("start")
+    text = await person.say(number_of(text, "Deutsch"))
+    await person.say(number_of(text, t.pgettext("button", "✅ I agree")))
+    typo = data_envelope(person.aci, "hilef")
+    fake.receive(typo)
+    await wait_until(lambda: len(fake.delivered_to(person.aci)) == 4, what="the typo's answer")
+    fake.receive(edit_envelope(person.aci, "hilfe", typo))
+    await wait_until(lambda: len(fake.delivered_to(person.aci)) == 5, what="the edit's answer")
+    help_text = t._("I help you find volunteer work and events in your city.")
+    assert help_text not in fake.delivered_to(person.aci)[-2].text
+    assert help_text in fake.delivered_to(person.aci)[-1].text
 
 
 async def test_a_photo_without_text_gets_asked_for_text(

@@ -915,6 +915,11 @@ class SignalTransport:
     def _on_envelope(self, envelope: dict[str, Any]) -> None:
         """Turn a data message into an Incoming; receipts, typing and sync messages are not."""
         data = envelope.get("dataMessage")
+        edit = envelope.get("editMessage")
+        if data is None and isinstance(edit, dict):
+            # JsonEditMessage: a corrected message, whole, as `dataMessage`; answered like a
+            # new one (someone who fixes a typo in "hilfe" wants help).
+            data = edit.get("dataMessage")
         sender = envelope.get("sourceUuid")
         if not isinstance(data, dict) or not isinstance(sender, str) or not sender:
             return
