@@ -373,7 +373,8 @@ class FakeSignalCli:
             result, error = self._send(params)
             self._answer(writer, request_id, result=result, error=error)
         elif method == "sendTyping":
-            self._answer(writer, request_id, result={})
+            result, error = self._typing(params)
+            self._answer(writer, request_id, result=result, error=error)
         elif method == "listAccounts" and self.other_accounts:
             # ListAccountsCommand: numbers only (its JsonAccount record has no ACI).
             numbers = [self.account, *self.other_accounts]
@@ -442,6 +443,28 @@ class FakeSignalCli:
             member = self._result("0b9c6d1e-7a55-4f0e-9a1c-3d2e1f0a9b8c", "SUCCESS")
             results.append({**member, "groupId": group_id})
             self.deliveries.append(Delivery(group_id, text, tuple(attachments), now))
+        return self._outcome(results)
+
+    def _typing(self, params: dict[str, Any]) -> tuple[Any, Any]:
+        """Follow SendTypingCommand: per-recipient results, failing as `send` does."""
+        recipients = params.get("recipient") or []
+        if isinstance(recipients, str):
+            recipients = [recipients]
+        group_id = params.get("groupId")
+        if not recipients and not group_id:
+            return None, {"code": -1, "message": "No recipients given", "data": None}
+        results = [
+            self._result(recipient, self.recipient_results.get(recipient, "SUCCESS"))
+            for recipient in recipients
+        ]
+        if group_id:
+            member = self._result("0b9c6d1e-7a55-4f0e-9a1c-3d2e1f0a9b8c", "SUCCESS")
+            results.append({**member, "groupId": group_id})
+        return self._outcome(results)
+
+    @staticmethod
+    def _outcome(results: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """Answer as SendMessageResultUtils.outputResult: the results, or an error holding them."""
         response = {"timestamp": _now_ms(), "results": results}
         kinds = {result["type"] for result in results}
         if "SUCCESS" in kinds:

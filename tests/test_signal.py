@@ -315,6 +315,22 @@ async def test_a_slow_answer_shows_typing_first(app: App, fake: FakeSignalCli) -
     assert typing[0].at < send[0].at
 
 
+async def test_a_failed_typing_indicator_does_not_hold_up_the_answer(
+    app: App, fake: FakeSignalCli
+) -> None:
+    class SlowConversation:
+        async def handle_async(self, incoming: Incoming) -> list[Reply]:
+            await asyncio.sleep(0.1)
+            return [Reply("Hier ist die Antwort.")]
+
+    transport = make_transport(app, fake, typing_after=0.02)
+    transport.conversation = SlowConversation()  # type: ignore[assignment]
+    fake.fail_next("sendTyping", -32603)
+    async with running(transport):
+        assert await Person(fake).say("hallo") == "Hier ist die Antwort."
+    assert len(fake.calls_of("sendTyping")) == 1
+
+
 # -- proactive messages ------------------------------------------------------------------------
 
 
