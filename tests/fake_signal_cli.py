@@ -27,6 +27,7 @@ import asyncio
 import base64
 import itertools
 import json
+import random
 import re
 import time
 from collections.abc import Callable
@@ -217,6 +218,9 @@ class FakeSignalCli:
     challenge_token: str | None = None
     # Envelopes written to a connection: acknowledged to Signal, the bot's to answer.
     handed_over: list[dict[str, Any]] = field(default_factory=list)
+    # Answer each request after up to this many seconds, so answers come out of order.
+    answer_delay: float = 0.0
+    answered: list[Any] = field(default_factory=list)  # request ids, in the order answered
     _server: asyncio.Server | None = None
     # Each connection with its subscriptions: id -> whether the daemon made it by itself
     # (on-connection), whose notifications are not wrapped.
@@ -537,9 +541,13 @@ class FakeSignalCli:
             result["retryAfterSeconds"] = self.retry_after_seconds
         return result
 
-    @staticmethod
     def _answer(
-        writer: asyncio.StreamWriter, request_id: Any, *, result: Any = None, error: Any = None
+        self,
+        writer: asyncio.StreamWriter,
+        request_id: Any,
+        *,
+        result: Any = None,
+        error: Any = None,
     ) -> None:
         body: dict[str, Any] = {"jsonrpc": "2.0"}
         if error is not None:
@@ -547,7 +555,26 @@ class FakeSignalCli:
         else:
             body["result"] = result
         body["id"] = request_id
+        if self.answer_delay <= 0:
+            self._write_answer(writer, body)
+            return
+        # JsonRpcReader hands each request to its own (virtual) thread: a slow send is
+        # answered after a quick one that came later.
+        delay = random.uniform(0, self.answer_delay)
+        task = asyncio.create_task(self._answer_later(writer, body, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_later(
+        self, writer: asyncio.StreamWriter, body: dict[str, Any], delay: float
+    ) -> None:
+        await asyncio.sleep(delay)
+        if not writer.is_closing():
+            self._write_answer(writer, body)
+
+    def _write_answer(self, writer: asyncio.StreamWriter, body: dict[str, Any]) -> None:
         writer.write(_line(body))
+        self.answered.append(body["id"])
 
 
 def _as_int(value: Any) -> int:

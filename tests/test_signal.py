@@ -484,6 +484,30 @@ async def test_a_proof_required_challenge_names_its_token_and_waits_as_told(
     assert any("5f1c9a2e-challenge" in r.getMessage() for r in caplog.records)
 
 
+async def test_answers_in_any_order_reach_the_request_they_belong_to(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    fake.answer_delay = 0.05
+    people = [new_aci() for _ in range(30)]
+    gone = people[7]
+    fake.recipient_results[gone] = "UNREGISTERED_FAILURE"
+    outcomes = await asyncio.gather(
+        *(signal.send(aci, [Reply(f"Erinnerung für {aci}")]) for aci in people),
+        return_exceptions=True,
+    )
+    send_ids = [call.id for call in fake.calls_of("send")]
+    assert [i for i in fake.answered if i in send_ids] != send_ids, "answered in order"
+    assert [type(o) for o in outcomes] == [
+        RecipientGone if aci == gone else type(None) for aci in people
+    ]
+    assert all(
+        fake.delivered_to(aci)[0].text == f"Erinnerung für {aci}" for aci in people if aci != gone
+    )
+    typing = await signal.client.call("sendTyping", {"recipient": [people[0]]})
+    assert set(typing) == {"timestamp", "results"}
+    assert typing["results"][0]["type"] == "SUCCESS"
+
+
 async def test_an_unregistered_recipient_is_gone_and_inactive(
     app: App, fake: FakeSignalCli, signal: SignalTransport
 ) -> None:
