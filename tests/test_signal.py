@@ -508,6 +508,34 @@ async def test_answers_in_any_order_reach_the_request_they_belong_to(
     assert typing["results"][0]["type"] == "SUCCESS"
 
 
+async def test_a_proof_required_challenge_reaches_the_admins_once(
+    app: App, fake: FakeSignalCli
+) -> None:
+    admin = new_aci()
+    people = [new_aci() for _ in range(3)]
+    for aci in people:
+        fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-challenge"
+    fake.retry_after_seconds = 86400
+    async with running(make_transport(app, fake, admins=(admin,))) as transport:
+        for aci in people:
+            with pytest.raises(RetryLater):
+                await transport.send(aci, [Reply("Erinnerung")])
+        await wait_until(lambda: bool(fake.delivered_to(admin)), what="the admin's notice")
+        await asyncio.sleep(0.1)
+    [notice] = fake.delivered_to(admin)
+    assert "captcha" in notice.text and "(otherwise it waits about 24 h)" in notice.text
+    command = notice.text.rsplit("\n", 1)[-1]
+    request = json.loads(command.split("'")[1])
+    assert request["method"] == "submitRateLimitChallenge"
+    assert request["params"] == {
+        "account": fake.account,
+        "challenge": "5f1c9a2e-challenge",
+        "captcha": "CAPTCHA",
+    }
+    assert command.endswith(f"| nc {fake.host} {fake.port}")
+
+
 async def test_an_unregistered_recipient_is_gone_and_inactive(
     app: App, fake: FakeSignalCli, signal: SignalTransport
 ) -> None:

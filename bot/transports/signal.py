@@ -633,6 +633,9 @@ class SignalTransport:
     # took off Signal's server before giving up on it. Below systemd's TimeoutStopSec (90 s by
     # default), which then kills the process; at SIGNAL_RATE 1 it covers about 20 answers.
     stop_timeout: float = 20.0
+    # The ACIs of the admins on Signal (ADMIN_IDS "signal:<ACI>"): a captcha challenge that
+    # stops the bot sending is told to them in the chat, once, with the command that solves it.
+    admins: tuple[str, ...] = ()
     name: str = field(default="signal", init=False)
     client: JsonRpcClient = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -660,6 +663,7 @@ class SignalTransport:
     _learning: asyncio.Task[None] | None = field(default=None, init=False)
     # Notifications that came before we knew our number, in order.
     _held: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _challenges: set[str] = field(default_factory=set, init=False)  # tokens already reported
 
     def __post_init__(self) -> None:
         if self.receive_mode not in RECEIVE_MODES:
@@ -690,6 +694,7 @@ class SignalTransport:
             port=port,
             rate=settings.signal_rate,
             receive_mode=settings.signal_receive_mode,
+            admins=tuple(sorted(user for kind, user in settings.admins if kind == "signal")),
         )
 
     async def run(self) -> None:
@@ -1018,6 +1023,50 @@ class SignalTransport:
         try:
             result = await self.client.call("send", params)
         except (SignalRpcError, DaemonUnavailable) as exc:
+            if isinstance(exc, SignalRpcError):
+                self._report_challenges(_send_results(exc.data))
             raise delivery_error(exc) from exc
-        if target.group_id is None and (failure := failure_of(_send_results(result))):
+        results = _send_results(result)
+        self._report_challenges(results)
+        if target.group_id is None and (failure := failure_of(results)):
             raise failure
+
+    def _report_challenges(self, results: list[dict[str, Any]]) -> None:
+        """Tell the admins about each new captcha challenge among a send's results."""
+        for result in results:
+            token = result.get("token")
+            if result.get("type") != "RATE_LIMIT_FAILURE" or not token:
+                continue
+            if str(token) in self._challenges:
+                continue
+            self._challenges.add(str(token))
+            if self.admins and not self._cut_off:
+                task = asyncio.create_task(self._tell_admins(str(token), _retry_after([result])))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _tell_admins(self, token: str, retry_after: float) -> None:
+        # The daemon holds the account, so the challenge is solved through it (its
+        # SubmitRateLimitChallengeCommand); the steps are those signal-cli itself prints
+        # (SendMessageResultUtils.getErrorMessageFromSendMessageResult).
+        request = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "submitRateLimitChallenge",
+                "params": {"account": self.account, "challenge": token, "captcha": "CAPTCHA"},
+            },
+            separators=(",", ":"),
+        )
+        text = (
+            "⚠️ Signal wants the bot's account to solve a captcha before it sends more "
+            f"(otherwise it waits about {retry_after / 3600:.0f} h). Open "
+            "https://signalcaptchas.org/challenge/generate.html, solve the captcha, copy the "
+            'link of "Open Signal", put it in place of CAPTCHA and run on the bot\'s server:\n'
+            f"echo '{request}' | nc {self.host} {self.port}"
+        )
+        for admin in self.admins:
+            try:
+                await self._deliver(_Target(recipient=admin), SignalMessage(text), urgent=True)
+            except DeliveryError as exc:
+                log.warning("could not tell an admin about Signal's captcha: %s", exc)
