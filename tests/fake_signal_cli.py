@@ -81,11 +81,53 @@ def data_envelope(
     name: str = "Resident",
     group_id: str | None = None,
     attachments: int = 0,
+    **content: Any,
 ) -> dict[str, Any]:
-    """Return an envelope with a data message, as signal-cli prints one it received."""
+    """Return an envelope with a data message, as signal-cli prints one it received.
+
+    `content` adds JsonDataMessage fields, such as CONTACT, POLL or PAYMENT below.
+    """
     sent = _now_ms()
     data = _data_message(sent, text, group_id=group_id, attachments=attachments)
-    return _envelope(uuid, number, name, sent, dataMessage=data)
+    return _envelope(uuid, number, name, sent, dataMessage={**data, **content})
+
+
+# Data message contents without text, as JsonSharedContact, JsonPollCreate and JsonPayment
+# write them.
+CONTACT = {
+    "contacts": [
+        {
+            "name": {
+                "nickname": None,
+                "given": "Anna",
+                "family": "Schmitt",
+                "prefix": None,
+                "suffix": None,
+                "middle": None,
+            },
+            "phone": [{"value": "+4963112345", "type": "MOBILE", "label": None}],
+            "organization": None,
+        }
+    ]
+}
+POLL = {"pollCreate": {"question": "Wann?", "allowMultiple": False, "options": ["Sa", "So"]}}
+PAYMENT = {"payment": {"note": "Danke", "receipt": "cmVjZWlwdA=="}}
+
+
+def sync_sent_envelope(own_aci: str, to: str, text: str) -> dict[str, Any]:
+    """Return what signal-cli prints when another device of the bot's account sent a message.
+
+    JsonSyncMessage.sentMessage is a JsonSyncDataMessage: the destination, then the data
+    message's fields unwrapped beside it.
+    """
+    sent = _now_ms()
+    sent_message = {
+        "destination": to,
+        "destinationNumber": None,
+        "destinationUuid": to,
+        **_data_message(sent, text),
+    }
+    return _envelope(own_aci, None, "Bot", sent, syncMessage={"sentMessage": sent_message})
 
 
 def edit_envelope(

@@ -32,11 +32,15 @@ from db.engine import session_scope
 from db.models import User
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
+    CONTACT,
+    PAYMENT,
+    POLL,
     UPLOAD_RATE_LIMITED,
     FakeSignalCli,
     data_envelope,
     edit_envelope,
     receipt_envelope,
+    sync_sent_envelope,
     typing_envelope,
     wait_until,
 )
@@ -270,16 +274,30 @@ async def test_an_edited_command_is_answered(
     assert help_text in fake.delivered_to(person.aci)[-1].text
 
 
-async def test_a_photo_without_text_gets_asked_for_text(
-    app: App, fake: FakeSignalCli, signal: SignalTransport
+@pytest.mark.parametrize(
+    "content",
+    [{"attachments": 1}, CONTACT, POLL, PAYMENT],
+    ids=["photo", "contact", "poll", "payment"],
+)
+async def test_what_is_not_text_gets_asked_for_text(
+    app: App, fake: FakeSignalCli, signal: SignalTransport, content: dict[str, Any]
 ) -> None:
     aci = new_aci()
-    fake.receive(data_envelope(aci, None, attachments=1))
-    await wait_until(lambda: bool(fake.delivered_to(aci)), what="the answer to a photo")
+    fake.receive(data_envelope(aci, None, **content))
+    await wait_until(lambda: bool(fake.delivered_to(aci)), what="the answer")
     expected = app.translations.get("de")._(
         "I can only read text messages. Please choose from the menu."
     )
     assert expected in fake.delivered_to(aci)[0].text
+
+
+async def test_what_another_device_of_the_account_sent_is_not_answered(
+    fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    someone = new_aci()
+    fake.receive(sync_sent_envelope(fake.aci, someone, "start"))
+    await Person(fake).say("start")  # handled after the sync message
+    assert fake.delivered_to(fake.aci) == fake.delivered_to(someone) == []
 
 
 async def test_a_group_gets_one_polite_line_once(

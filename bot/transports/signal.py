@@ -65,6 +65,9 @@ METHOD_NOT_FOUND = -32601
 # network, a failed attachment upload) as JSON-RPC's internal error, with `data` null.
 INTERNAL_ERROR = -32603
 
+# What a person can send that is not text, as JsonDataMessage names it.
+_UNREADABLE = ("attachments", "sticker", "contacts", "pollCreate", "payment")
+
 # An account configured by its ACI rather than its number.
 _ACI = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
@@ -930,8 +933,11 @@ class SignalTransport:
             return
         text = data.get("message")
         if not (isinstance(text, str) and text):
-            if not (data.get("attachments") or data.get("sticker")):
-                return  # a reaction, a deletion, a timer change, a group update: nothing to say
+            # Something we cannot read (JsonDataMessage's attachments, sticker, contacts,
+            # pollCreate, payment) gets asked for text; a reaction, a deletion, a timer
+            # change, a group update or a vote needs no answer.
+            if not any(data.get(key) for key in _UNREADABLE):
+                return
             text = None
         group = data.get("groupInfo") or data.get("groupV2")  # groupV2: older signal-cli
         group_id = (group.get("groupId") or group.get("id")) if isinstance(group, dict) else None
