@@ -13,6 +13,7 @@ import signal as signal_module
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -24,12 +25,14 @@ from bot import cli
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import SettingsError, load_settings
+from bot.delivery import DeliveryWorker
 from bot.i18n import RLM
 from bot.messages import Attachment, Button, Incoming, Place, Reply
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
 from bot.transports.signal import RateLimiter, SignalTransport, render_messages
 from db.engine import session_scope
-from db.models import User
+from db.models import OutboxMessage, OutboxStatus, User
+from db.outbox import NewMessage, enqueue_many
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
     CONTACT,
@@ -44,6 +47,7 @@ from tests.fake_signal_cli import (
     typing_envelope,
     wait_until,
 )
+from tests.fakes import NoWaitPacer
 
 MAP_LINK = "https://www.openstreetmap.org/?mlat="
 
@@ -457,6 +461,55 @@ async def test_a_rate_limited_upload_means_retry_later(
     await signal.send(aci, [Reply("Erinnerung: morgen", attachments=(calendar,))])
     [delivery] = fake.delivered_to(aci)
     assert delivery.attachments[0].startswith("data:text/calendar;")
+
+
+async def test_a_notice_is_retried_after_a_network_failure_and_as_an_upload_limit_says(
+    app: App, clock: FakeClock, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    aci = new_aci()
+    now = clock.now()
+    with session_scope(app.engine) as session:
+        user = User(
+            transport="signal",
+            external_id=aci,
+            locale="de",
+            consent_at=now,
+            created_at=now,
+            last_seen_at=now,
+        )
+        session.add(user)
+        session.flush()
+        report = {"delivered": 3, "blocked": 0, "failed": 0}
+        message = NewMessage(user=user, kind="broadcast_report", dedupe_key="r:1", payload=report)
+        enqueue_many(session, [message], now=now)
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=signal,
+        clock=clock,
+        rate=1000,
+        max_attempts=5,
+        pacer=NoWaitPacer(),
+    )
+
+    def row() -> OutboxMessage:
+        with session_scope(app.engine) as session:
+            return session.exec(select(OutboxMessage)).one()
+
+    fake.fail_next("send", -32603)  # a network blip: back-off
+    await worker.deliver_due()
+    assert (row().status, row().attempts) == (OutboxStatus.PENDING, 1)
+    clock.advance(row().next_attempt_at - clock.now())
+    fake.fail_next("send", -32603, UPLOAD_RATE_LIMITED)  # the upload limit: a minute
+    await worker.deliver_due()
+    assert row().next_attempt_at == clock.now() + timedelta(seconds=60)
+    clock.advance(timedelta(seconds=59))
+    await worker.deliver_due()
+    assert fake.delivered_to(aci) == []
+    clock.advance(timedelta(seconds=2))
+    await worker.deliver_due()
+    assert row().status == OutboxStatus.SENT
+    assert len(fake.delivered_to(aci)) == 1
+    assert len(fake.calls_of("send")) == 3
 
 
 async def test_an_empty_attachment_is_left_out_before_sending(
