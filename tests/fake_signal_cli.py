@@ -7,7 +7,14 @@ show `send` answering only a timestamp and do not describe failures; here the fa
 signal-cli does (its SendMessageResultUtils): per-recipient results, and when nobody got the
 message an error object whose `data.response` holds those results, with code -5 when all
 failures were rate limits, -4 when all were untrusted identities, else -1 "Failed to send
-message". Error codes are signal-cli's exit codes negated (signal-cli(1), "Exit codes").
+message". Error codes are signal-cli's exit codes negated (signal-cli(1), "Exit codes"); what
+else goes wrong in a send (an IOException, an attachment that cannot be read or uploaded) is
+-32603 with `data` null (SignalJsonRpcCommandHandler). `sendTyping` answers and fails the same
+way (SendTypingCommand). Every receive notification's `account` is the account's number, even
+where the bot names it by its ACI (JsonReceiveMessageHandler); `listAccounts` is served only by
+a multi-account daemon. With `answer_delay` each answer comes after a random pause, so answers
+overtake one another as they do when signal-cli runs each request on its own thread
+(JsonRpcReader).
 
 Receiving follows signal-cli's SignalJsonRpcDispatcherHandler and DaemonCommand. In
 --receive-mode on-connection every connection is subscribed as it opens, and its notifications
