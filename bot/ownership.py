@@ -51,12 +51,13 @@ async def hold(lock: OwnerLock, duty: Duty, *, retry_seconds: float = RETRY_SECO
         told_waiting = False
         log.info("%s: this process (pid %s) does it now", duty.name, os.getpid())
         try:
-            still_owner = await _run_while_held(lock, duty, retry_seconds)
+            await _run_while_held(lock, duty, retry_seconds)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(lock.release)
-        if not still_owner:
-            await asyncio.sleep(retry_seconds)
+        # The duty ended on its own (an error, logged) or the lock was lost: a pause before
+        # asking again, so a duty that keeps failing does not spin.
+        await asyncio.sleep(retry_seconds)
 
 
 async def _run_while_held(lock: OwnerLock, duty: Duty, retry_seconds: float) -> bool:

@@ -99,3 +99,21 @@ async def test_a_full_backlog_pauses_fetching_and_a_stop_cuts_short_after_its_li
     assert not room.done(), "no room while three are in hand"
     assert await queues.drain(0.1) == 3
     room.cancel()
+
+
+class Failing(Recorder):
+    """A duty that fails at once, every time (the database is away, say)."""
+
+    async def run(self) -> None:
+        self.events.append("run")
+        raise RuntimeError("database away")
+
+
+async def test_a_duty_that_keeps_failing_is_tried_again_after_a_pause(tmp_path: Path) -> None:
+    duty = Failing("scheduler")
+    task = asyncio.create_task(hold(FileLock(tmp_path / "s.lock", "s"), duty, retry_seconds=0.1))
+    await asyncio.sleep(0.35)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    runs = duty.events.count("run")
+    assert 2 <= runs <= 5, f"{runs} attempts in 0.35 s: it must neither give up nor spin"
