@@ -592,6 +592,13 @@ def delivery_error(error: SignalRpcError | DaemonUnavailable) -> DeliveryError:
     return TemporaryFailure(str(error))
 
 
+def _duration(seconds: float) -> str:
+    """Say roughly how long a wait is, for an admin: "24 h", "15 min"."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{max(1, round(seconds / 60))} min"
+
+
 def _warn_untrusted() -> None:
     log.warning(
         "a recipient's safety number changed and signal-cli does not trust it; start the "
@@ -1066,7 +1073,7 @@ class SignalTransport:
         )
         text = (
             "⚠️ Signal wants the bot's account to solve a captcha before it sends more "
-            f"(otherwise it waits about {retry_after / 3600:.0f} h). Open "
+            f"(otherwise it waits about {_duration(retry_after)}). Open "
             "https://signalcaptchas.org/challenge/generate.html, solve the captcha, copy the "
             'link of "Open Signal", put it in place of CAPTCHA and run on the bot\'s server:\n'
             f"echo '{request}' | nc {self.host} {self.port}"
