@@ -9,8 +9,14 @@ On SQLite an FTS5 table with the trigram tokenizer indexes those rows (kept in s
 see migration 0004). A query is split into words; each word's trigrams, with a space before and
 after the word, are looked up in the index, so a typo costs only the few trigrams it touches.
 The best candidates by bm25 are then scored in Python by how much of each query word they
-contain as whole pieces, which keeps "code" from matching "oder" and "Stunde". Elsewhere
-(PostgreSQL) the same candidates come from a portable LIKE over the folded text.
+contain as whole pieces, which keeps "code" from matching "oder" and "Stunde". On PostgreSQL
+the candidates come from pg_trgm: the documents most similar to the query words by word
+similarity, through a GIN trigram index over the same folded text (migration 0008), and where
+these are few, the other documents holding any of the query's trigrams, as SQLite finds them.
+Ties are broken in Python the same way on both (a bm25-like weight of the query's trigrams over
+all documents, then kind and id), so the same query gives the same results on both databases
+as long as both see the same candidates (always, in a city of fewer than 100 matches). Other
+databases use a portable LIKE over the folded text.
 
 The index follows the data by itself: a session that adds, changes or deletes offers, events,
 their translations, topics, districts or organisations refreshes the affected documents when it
@@ -19,6 +25,7 @@ commits. Bulk writes that bypass the ORM call `reindex_item` or `reindex_all` th
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -65,6 +72,9 @@ CANDIDATES = 100  # best-by-bm25 rows that get the finer scoring
 MAX_RESULTS = 50
 MIN_COVERAGE = 0.5  # share of a query word (with its spaces) found in pieces
 RELATIVE_CUTOFF = 0.35  # results scoring below this share of the best one are noise
+# PostgreSQL: a query word this similar to a document (pg_trgm's word similarity) makes it a
+# candidate through the trigram index (see `_trigram_statement`).
+MIN_SIMILARITY = 0.3
 
 _KINDS: dict[str, Kind] = {"offer": "offer", "o": "offer", "event": "event", "e": "event"}
 
@@ -492,6 +502,35 @@ def _like_statement(query: Query) -> tuple[Any, dict[str, Any]]:
     return _statement(sql), params
 
 
+def _trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL: the documents that hold a query word, or most of it by pg_trgm's word
+    similarity, found through the trigram index; best first, titles counting more.
+
+    A document that holds the whole word needs no similarity: it scores 1 for it, so a common
+    word costs a LIKE per document, and only the rest pay for pg_trgm's comparison.
+    """
+    words = range(len(query.words))
+    params: dict[str, Any] = {f"w{i}": word for i, word in zip(words, query.words, strict=True)}
+    params |= {f"e{i}": f"%{word}%" for i, word in zip(words, query.padded, strict=True)}
+    text_of = "(d.title || d.body)"
+    similar = ", ".join(
+        f"CASE WHEN {text_of} LIKE :e{i} THEN 1.0 ELSE word_similarity(:w{i}, {text_of}) END"
+        f" AS s{i}"
+        for i in words
+    )
+    found = " OR ".join(f"{text_of} LIKE :e{i} OR :w{i} <% {text_of}" for i in words)
+    matched = " + ".join(f"(m.s{i} >= {MIN_SIMILARITY})::int" for i in words)
+    closeness = " + ".join(f"m.s{i} + 0.5 * (d.title LIKE :e{i})::int" for i in words)
+    sql = (
+        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
+        f"CROSS JOIN LATERAL (SELECT {similar} OFFSET 0) m "
+        f"WHERE ({found}) AND {_visible_filter('d')} "
+        f"ORDER BY {matched} DESC, {closeness} DESC, length(d.title) + length(d.body), "
+        f"d.kind, d.item_id LIMIT :limit"
+    )
+    return _statement(sql), params
+
+
 def uses_fts(session: Session) -> bool:
     """Tell whether this database has the SQLite full-text index (else LIKE is used)."""
     connection = session.connection()
@@ -526,26 +565,119 @@ def search(
     return Page(items=hits[page * size : (page + 1) * size], page=page, pages=pages, total=total)
 
 
+def _rarity(session: Session, query: Query) -> dict[str, float]:
+    """Weigh each trigram of the query by how rare it is among all documents (bm25's inverse
+    document frequency): the documents holding it, counted alike on every database (through the
+    full-text index where there is one)."""
+    grams = query.trigrams()
+    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
+    if uses_fts(session):
+        params = {f"g{i}": '"' + gram.replace('"', '""') + '"' for i, gram in enumerate(grams)}
+        counts = ", ".join(
+            f"(SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :g{i})"
+            for i in range(len(grams))
+        )
+        sql = f"SELECT (SELECT count(*) FROM {DOCUMENTS_TABLE}), {counts}"
+    else:
+        counts = ", ".join(
+            f"sum(CASE WHEN title LIKE :g{i} OR body LIKE :g{i} THEN 1 ELSE 0 END)"
+            for i in range(len(grams))
+        )
+        sql = f"SELECT count(*), {counts} FROM {DOCUMENTS_TABLE}"
+    row = session.execute(text(sql), params).one()
+    total = row[0]
+    return {
+        gram: math.log((total - (having or 0) + 0.5) / ((having or 0) + 0.5) + 1)
+        for gram, having in zip(grams, row[1:], strict=True)
+    }
+
+
+def _relevance(grams: dict[str, float], title: str, body: str) -> float:
+    """Order documents that score the same, as bm25 would: rarer trigrams weigh more, titles
+    four times the rest, shorter documents first (`grams` maps each trigram to its weight).
+
+    Computed here from the candidates' own text, so SQLite and PostgreSQL agree on it.
+    """
+    relevance = 0.0
+    norm = 1.2 * (0.25 + 0.75 * (len(title) + len(body)) / 1000)
+    for gram, weight in grams.items():
+        tf = 4 * title.count(gram) + body.count(gram)
+        if tf:
+            relevance += weight * tf * 2.2 / (tf + norm)
+    return relevance
+
+
 def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | None) -> list[Hit]:
+    dialect = session.connection().dialect.name
     if portable is None:
-        portable = not uses_fts(session)
+        portable = dialect != "postgresql" and not uses_fts(session)
+    published = {"now": now, "published": ItemStatus.PUBLISHED.value}
     if portable:
         statement, params = _like_statement(query)
-        params |= {"now": now, "published": ItemStatus.PUBLISHED.value, "limit": CANDIDATES * 10}
+        params |= published | {"limit": CANDIDATES * 10}
+    elif dialect == "postgresql":
+        return _scored(session, query, _trigram_candidates(session, query, published))
     else:
         statement, params = _statement(_fts_sql()), _fts_params(query, now)
-    scored = []
-    for order, (kind, item_id, title, body, _rank) in enumerate(
-        session.execute(statement, params).all()
-    ):
-        matched, score = _score(query, title or "", body or "")
+    return _scored(session, query, session.execute(statement, params).all())
+
+
+def _trigram_candidates(
+    session: Session, query: Query, published: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL's candidates: the most similar documents by pg_trgm; if they are fewer than
+    CANDIDATES, then also the others that hold any of the query's trigrams (shortest first).
+
+    Our scoring accepts a word found in pieces spread over several of a document's words, where
+    word similarity, which looks at one stretch of text, can be as low as 0.15; a threshold that
+    low makes the index useless. So where few documents are similar, the rest are looked up the
+    way SQLite's index finds them, and a small city gets exactly SQLite's candidates.
+    """
+    # `<%` holds where word_similarity reaches this threshold (for this transaction).
+    session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {MIN_SIMILARITY}"))
+    statement, params = _trigram_statement(query)
+    rows = list(session.execute(statement, params | published | {"limit": CANDIDATES}).all())
+    if len(rows) >= CANDIDATES:
+        return rows
+    seen = {(row[0], row[1]) for row in rows}
+    statement, params = _any_trigram_statement(query)
+    more = session.execute(statement, params | published | {"limit": CANDIDATES + len(rows)})
+    rows.extend(row for row in more if (row[0], row[1]) not in seen)
+    return rows[:CANDIDATES]
+
+
+def _any_trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
+    grams = query.trigrams()
+    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
+    any_gram = " OR ".join(f"(d.title || d.body) LIKE :g{i}" for i in range(len(grams)))
+    sql = (
+        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
+        f"WHERE ({any_gram}) AND {_visible_filter('d')} "
+        f"ORDER BY length(d.title) + length(d.body), d.kind, d.item_id LIMIT :limit"
+    )
+    return _statement(sql), params
+
+
+def _scored(session: Session, query: Query, candidates: Iterable[Any]) -> list[Hit]:
+    """Score the candidates in Python and rank them: most query words matched, best score, then
+    as bm25 would (see `_relevance`), then kind and id; the same on every database."""
+    rows = [(r[0], r[1], r[2] or "", r[3] or "") for r in candidates]
+    found = []
+    for kind, item_id, title, body in rows:
+        matched, score = _score(query, title, body)
         if matched:
-            scored.append((-matched, -score, order, kind, item_id))
-    scored.sort()
-    best = -scored[0][1] if scored else 0.0
+            found.append((matched, score, kind, item_id, title, body))
+    if not found:
+        return []
+    grams = _rarity(session, query)
+    ranked = sorted(
+        (-matched, -score, -_relevance(grams, title, body), kind, item_id)
+        for matched, score, kind, item_id, title, body in found
+    )
+    best = -ranked[0][1]
     return [
         Hit(kind, item_id, -score)
-        for _m, score, _o, kind, item_id in scored[:MAX_RESULTS]
+        for _m, score, _r, kind, item_id in ranked[:MAX_RESULTS]
         if -score >= RELATIVE_CUTOFF * best
     ]
 
