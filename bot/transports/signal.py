@@ -674,6 +674,7 @@ class SignalTransport:
     # Notifications that came before we knew our number, in order.
     _held: list[dict[str, Any]] = field(default_factory=list, init=False)
     _challenges: set[str] = field(default_factory=set, init=False)  # tokens already reported
+    _limited: bool = field(default=False, init=False)  # a rate limit the admins were told of
 
     def __post_init__(self) -> None:
         if self.receive_mode not in RECEIVE_MODES:
@@ -1036,29 +1037,53 @@ class SignalTransport:
         try:
             result = await self.client.call("send", params)
         except (SignalRpcError, DaemonUnavailable) as exc:
+            failure = delivery_error(exc)
             if isinstance(exc, SignalRpcError):
-                self._report_challenges(_send_results(exc.data))
-            raise delivery_error(exc) from exc
+                self._report_limits(_send_results(exc.data), failure)
+            raise failure from exc
         results = _send_results(result)
-        self._report_challenges(results)
-        if target.group_id is None and (failure := failure_of(results)):
+        failure = failure_of(results) if target.group_id is None else None
+        self._report_limits(results, failure)
+        if failure is not None:
             raise failure
+        if target.recipient not in self.admins:
+            self._limited = False  # the limit has lifted; the next one is news again
 
-    def _report_challenges(self, results: list[dict[str, Any]]) -> None:
-        """Tell the admins about each new captcha challenge among a send's results."""
+    def _report_limits(self, results: list[dict[str, Any]], failure: DeliveryError | None) -> None:
+        """Tell the admins about each new captcha challenge, and when a rate limit begins."""
+        challenged = False
         for result in results:
             token = result.get("token")
             if result.get("type") != "RATE_LIMIT_FAILURE" or not token:
                 continue
+            challenged = True
             if str(token) in self._challenges:
                 continue
             self._challenges.add(str(token))
-            if self.admins and not self._cut_off:
-                task = asyncio.create_task(self._tell_admins(str(token), _retry_after([result])))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            self._tell_admins(self._challenge_notice(str(token), _retry_after([result])))
+        if isinstance(failure, RetryLater) and not self._limited:
+            self._limited = True
+            if not challenged:
+                self._tell_admins(
+                    "⚠️ Signal is rate limiting the bot's account: reminders and announcements "
+                    f"wait about {_duration(failure.retry_after)} and then go out more slowly."
+                )
 
-    async def _tell_admins(self, token: str, retry_after: float) -> None:
+    def _tell_admins(self, text: str) -> None:
+        if not self.admins or self._cut_off:
+            return
+        task = asyncio.create_task(self._send_to_admins(text))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_to_admins(self, text: str) -> None:
+        for admin in self.admins:
+            try:
+                await self._deliver(_Target(recipient=admin), SignalMessage(text), urgent=True)
+            except DeliveryError as exc:
+                log.warning("could not tell an admin about Signal's limits: %s", exc)
+
+    def _challenge_notice(self, token: str, retry_after: float) -> str:
         # The daemon holds the account, so the challenge is solved through it (its
         # SubmitRateLimitChallengeCommand); the steps are those signal-cli itself prints
         # (SendMessageResultUtils.getErrorMessageFromSendMessageResult).
@@ -1071,15 +1096,10 @@ class SignalTransport:
             },
             separators=(",", ":"),
         )
-        text = (
+        return (
             "⚠️ Signal wants the bot's account to solve a captcha before it sends more "
             f"(otherwise it waits about {_duration(retry_after)}). Open "
             "https://signalcaptchas.org/challenge/generate.html, solve the captcha, copy the "
             'link of "Open Signal", put it in place of CAPTCHA and run on the bot\'s server:\n'
             f"echo '{request}' | nc {self.host} {self.port}"
         )
-        for admin in self.admins:
-            try:
-                await self._deliver(_Target(recipient=admin), SignalMessage(text), urgent=True)
-            except DeliveryError as exc:
-                log.warning("could not tell an admin about Signal's captcha: %s", exc)
