@@ -579,54 +579,6 @@ async def test_answers_in_any_order_reach_the_request_they_belong_to(
     assert typing["results"][0]["type"] == "SUCCESS"
 
 
-async def test_a_proof_required_challenge_reaches_the_admins_once(
-    app: App, fake: FakeSignalCli
-) -> None:
-    admin = new_aci()
-    people = [new_aci() for _ in range(3)]
-    for aci in people:
-        fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
-    fake.challenge_token = "5f1c9a2e-challenge"
-    fake.retry_after_seconds = 86400
-    async with running(make_transport(app, fake, admins=(admin,))) as transport:
-        for aci in people:
-            with pytest.raises(RetryLater):
-                await transport.send(aci, [Reply("Erinnerung")])
-        await wait_until(lambda: bool(fake.delivered_to(admin)), what="the admin's notice")
-        await asyncio.sleep(0.1)
-    [notice] = fake.delivered_to(admin)
-    assert "captcha" in notice.text and "(otherwise it waits about 24 h)" in notice.text
-    command = notice.text.rsplit("\n", 1)[-1]
-    request = json.loads(command.split("'")[1])
-    assert request["method"] == "submitRateLimitChallenge"
-    assert request["params"] == {
-        "account": fake.account,
-        "challenge": "5f1c9a2e-challenge",
-        "captcha": "CAPTCHA",
-    }
-    assert command.endswith(f"| nc {fake.host} {fake.port}")
-
-
-async def test_the_admins_hear_once_when_a_rate_limit_begins(app: App, fake: FakeSignalCli) -> None:
-    admin = new_aci()
-    async with running(make_transport(app, fake, admins=(admin,))) as transport:
-        for attempt in range(3):
-            fake.fail_next("send", -5)
-            with pytest.raises(RetryLater):
-                await transport.send(new_aci(), [Reply("Erinnerung")])
-            if attempt == 0:
-                await wait_until(lambda: bool(fake.delivered_to(admin)), what="the notice")
-        await transport.send(new_aci(), [Reply("Erinnerung")])  # the limit lifted
-        fake.fail_next("send", -5)
-        with pytest.raises(RetryLater):
-            await transport.send(new_aci(), [Reply("Erinnerung")])
-        await wait_until(lambda: len(fake.delivered_to(admin)) == 2, what="the second notice")
-        await asyncio.sleep(0.1)
-    notices = fake.delivered_to(admin)
-    assert len(notices) == 2
-    assert all("rate limiting" in n.text and "about 1 min" in n.text for n in notices)
-
-
 async def test_an_unregistered_recipient_is_gone_and_inactive(
     app: App, fake: FakeSignalCli, signal: SignalTransport
 ) -> None:

@@ -592,13 +592,6 @@ def delivery_error(error: SignalRpcError | DaemonUnavailable) -> DeliveryError:
     return TemporaryFailure(str(error))
 
 
-def _duration(seconds: float) -> str:
-    """Say roughly how long a wait is, for an admin: "24 h", "15 min"."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{max(1, round(seconds / 60))} min"
-
-
 def _warn_untrusted() -> None:
     log.warning(
         "a recipient's safety number changed and signal-cli does not trust it; start the "
@@ -643,9 +636,6 @@ class SignalTransport:
     # took off Signal's server before giving up on it. Below systemd's TimeoutStopSec (90 s by
     # default), which then kills the process; at SIGNAL_RATE 1 it covers about 20 answers.
     stop_timeout: float = 20.0
-    # The ACIs of the admins on Signal (ADMIN_IDS "signal:<ACI>"): a captcha challenge that
-    # stops the bot sending is told to them in the chat, once, with the command that solves it.
-    admins: tuple[str, ...] = ()
     name: str = field(default="signal", init=False)
     client: JsonRpcClient = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -673,8 +663,6 @@ class SignalTransport:
     _learning: asyncio.Task[None] | None = field(default=None, init=False)
     # Notifications that came before we knew our number, in order.
     _held: list[dict[str, Any]] = field(default_factory=list, init=False)
-    _challenges: set[str] = field(default_factory=set, init=False)  # tokens already reported
-    _limited: bool = field(default=False, init=False)  # a rate limit the admins were told of
 
     def __post_init__(self) -> None:
         if self.receive_mode not in RECEIVE_MODES:
@@ -705,7 +693,6 @@ class SignalTransport:
             port=port,
             rate=settings.signal_rate,
             receive_mode=settings.signal_receive_mode,
-            admins=tuple(sorted(user for kind, user in settings.admins if kind == "signal")),
         )
 
     async def run(self) -> None:
@@ -1037,69 +1024,6 @@ class SignalTransport:
         try:
             result = await self.client.call("send", params)
         except (SignalRpcError, DaemonUnavailable) as exc:
-            failure = delivery_error(exc)
-            if isinstance(exc, SignalRpcError):
-                self._report_limits(_send_results(exc.data), failure)
-            raise failure from exc
-        results = _send_results(result)
-        failure = failure_of(results) if target.group_id is None else None
-        self._report_limits(results, failure)
-        if failure is not None:
+            raise delivery_error(exc) from exc
+        if target.group_id is None and (failure := failure_of(_send_results(result))):
             raise failure
-        if target.recipient not in self.admins:
-            self._limited = False  # the limit has lifted; the next one is news again
-
-    def _report_limits(self, results: list[dict[str, Any]], failure: DeliveryError | None) -> None:
-        """Tell the admins about each new captcha challenge, and when a rate limit begins."""
-        challenged = False
-        for result in results:
-            token = result.get("token")
-            if result.get("type") != "RATE_LIMIT_FAILURE" or not token:
-                continue
-            challenged = True
-            if str(token) in self._challenges:
-                continue
-            self._challenges.add(str(token))
-            self._tell_admins(self._challenge_notice(str(token), _retry_after([result])))
-        if isinstance(failure, RetryLater) and not self._limited:
-            self._limited = True
-            if not challenged:
-                self._tell_admins(
-                    "⚠️ Signal is rate limiting the bot's account: reminders and announcements "
-                    f"wait about {_duration(failure.retry_after)} and then go out more slowly."
-                )
-
-    def _tell_admins(self, text: str) -> None:
-        if not self.admins or self._cut_off:
-            return
-        task = asyncio.create_task(self._send_to_admins(text))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _send_to_admins(self, text: str) -> None:
-        for admin in self.admins:
-            try:
-                await self._deliver(_Target(recipient=admin), SignalMessage(text), urgent=True)
-            except DeliveryError as exc:
-                log.warning("could not tell an admin about Signal's limits: %s", exc)
-
-    def _challenge_notice(self, token: str, retry_after: float) -> str:
-        # The daemon holds the account, so the challenge is solved through it (its
-        # SubmitRateLimitChallengeCommand); the steps are those signal-cli itself prints
-        # (SendMessageResultUtils.getErrorMessageFromSendMessageResult).
-        request = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "submitRateLimitChallenge",
-                "params": {"account": self.account, "challenge": token, "captcha": "CAPTCHA"},
-            },
-            separators=(",", ":"),
-        )
-        return (
-            "⚠️ Signal wants the bot's account to solve a captcha before it sends more "
-            f"(otherwise it waits about {_duration(retry_after)}). Open "
-            "https://signalcaptchas.org/challenge/generate.html, solve the captcha, copy the "
-            'link of "Open Signal", put it in place of CAPTCHA and run on the bot\'s server:\n'
-            f"echo '{request}' | nc {self.host} {self.port}"
-        )
