@@ -81,7 +81,8 @@ def make_engine(
         # SQLAlchemy's default for postgresql:// is psycopg2; the postgresql extra installs psycopg.
         target = target.set(drivername="postgresql+psycopg")
     try:
-        engine = create_engine(target, **kwargs)
+        # Bound parameters are people's ids and what they typed: never in an error or a log.
+        engine = create_engine(target, hide_parameters=True, **kwargs)
     except ImportError as exc:
         if target.get_backend_name() != "postgresql":
             raise
