@@ -86,20 +86,16 @@ def unfinished(session: Session, *, transport: str) -> list[InboxUpdate]:
 
 def settle(
     session: Session, *, transport: str, update_id: int, replies: list[dict[str, Any]]
-) -> bool:
+) -> None:
     """Record, while handling an update, that it was handled and what its answer is.
 
-    Returns False if it was handled before (its answer is then sent from the inbox, not again).
-    An update that was never stored (sent by a messenger without redelivery) is not recorded.
+    The caller checked `was_handled` first in the same transaction. An update that was never
+    stored (sent by a messenger without redelivery) is not recorded.
     """
     entry = session.get(InboxUpdate, (transport, update_id))
-    if entry is None:
-        return True
-    if entry.payload is None:
-        return False
-    entry.payload = None
-    entry.replies = replies
-    return True
+    if entry is not None:
+        entry.payload = None
+        entry.replies = replies
 
 
 def was_handled(session: Session, *, transport: str, update_id: int) -> bool:
