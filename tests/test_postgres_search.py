@@ -6,19 +6,18 @@ without it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import load_settings
 from db.engine import session_scope
-from db.models import ItemStatus, Offer
-from db.search import reindex_all, search, uses_fts
+from db.search import search, uses_fts
 from tests.conftest import START
+from tests.test_search import add_offers
 from tests.test_search import test_german_queries_with_typos_and_missing_umlauts as table_test
 
 
@@ -58,34 +57,6 @@ def top_five(app: App, query: str) -> list[tuple[str, int, float]]:
     with session_scope(app.engine) as session:
         page = search(session, query, now=START, size=5)
     return [(hit.kind, hit.id, round(hit.score, 9)) for hit in page.items]
-
-
-def add_offers(app: App, count: int) -> None:
-    """Add `count` generated offers (the same ones on every database) and index them."""
-    words = [
-        *("Garten", "Nachbarschaft", "Kinder", "Sport", "Musik", "Theater", "Umwelt", "Küche"),
-        *("Fahrrad", "Bibliothek", "Tiere", "Computer", "Kunst", "Wandern", "Reparatur"),
-        *("Spielplatz", "Tafel", "Kleiderkammer", "Chor", "Pflege"),
-    ]
-    rng = random.Random(26)
-    rows = []
-    for n in range(count):
-        a, b = rng.sample(words, 2)
-        rows.append(
-            {
-                "organisation_id": 1 + n % 7,
-                "category_id": 1 + n % 10,
-                "source_id": f"many-{n}",
-                "title": f"{a} und {b} {n}",
-                "summary": f"Hilfe bei {a}",
-                "status": ItemStatus.PUBLISHED,
-                "created_at": START,
-                "updated_at": START,
-            }
-        )
-    with session_scope(app.engine) as session:
-        session.execute(insert(Offer), rows)
-        reindex_all(session)
 
 
 def test_postgresql_searches_by_trigrams(pg_app: App) -> None:

@@ -15,6 +15,7 @@ from bot.i18n import RLM
 from db.engine import session_scope
 from db.models import Category, ItemStatus, Offer, OfferTranslation
 from db.search import fold, prepare, query_plan, reindex_all, search
+from tests.conftest import START
 from tests.dialog import Dialog, run_table
 from tests.test_dialog_browse import english
 
@@ -281,8 +282,9 @@ def test_folding() -> None:
     assert prepare("Wo finde ich einen Deutschkurs?").words == ("finde", "deutschkurs")
 
 
-def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock) -> None:
-    now = clock.now()
+def add_offers(app: App, count: int) -> int:
+    """Add `count` generated offers (the same ones on every database); return how many items
+    the search index holds then."""
     words = [
         *("Garten", "Nachbarschaft", "Kinder", "Sport", "Musik", "Theater", "Umwelt", "Küche"),
         *("Fahrrad", "Bibliothek", "Tiere", "Computer", "Kunst", "Wandern", "Reparatur"),
@@ -290,7 +292,7 @@ def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock)
     ]
     rng = random.Random(26)
     rows = []
-    for n in range(10_000):
+    for n in range(count):
         a, b = rng.sample(words, 2)
         rows.append(
             {
@@ -300,13 +302,18 @@ def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock)
                 "title": f"{a} und {b} {n}",
                 "summary": f"Hilfe bei {a}",
                 "status": ItemStatus.PUBLISHED,
-                "created_at": now,
-                "updated_at": now,
+                "created_at": START,
+                "updated_at": START,
             }
         )
     with session_scope(app.engine) as session:
         session.execute(insert(Offer), rows)
-        assert reindex_all(session) == 10_000 + 18 + 8
+        return reindex_all(session)
+
+
+def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock) -> None:
+    now = clock.now()
+    assert add_offers(app, 10_000) == 10_000 + 18 + 8
     with session_scope(app.engine) as session:
         plan = query_plan(session, "Senioren Handy", now=now)
         assert any("VIRTUAL TABLE INDEX" in step and ":M" in step for step in plan), plan
