@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -191,6 +192,25 @@ class BotProcess:
 
 
 # -- the fake Bot API, instrumented -----------------------------------------------------------
+
+
+async def run_worker(
+    module: str, args: Sequence[str], database: Path, folder: Path, what: str
+) -> dict[str, Any]:
+    """Run `python -m MODULE ARGS --out FILE` as a process of its own; return its JSON figures."""
+    output = folder / f"{what}.json"
+    process = BotProcess(
+        [PYTHON, "-m", module, *args, "--out", str(output)],
+        bot_env(database, None),
+        folder / what,
+    )
+    await process.start()
+    assert process.process is not None
+    await process.process.wait()
+    await process.stop()
+    if not output.exists():
+        raise RuntimeError(f"the {what} worker failed:\n{process.tail(30)}")
+    return json.loads(output.read_text())
 
 
 class BenchFake(FakeBotApi):

@@ -39,14 +39,12 @@ from typing import Any
 
 from benchmarks.common import (
     LOCALES,
-    PYTHON,
-    BotProcess,
-    bot_env,
     copy_database,
     log,
     make_demo_database,
     median,
     percentile,
+    run_worker,
     sql_time,
 )
 
@@ -352,20 +350,13 @@ async def run(workdir: Path | None = None, runs: int = 3) -> dict[str, Any]:
         results = []
         for number in range(runs):
             database = copy_database(built_db, folder / f"run{number}.db")
-            output = folder / f"run{number}.json"
-            args = [str(database), now.isoformat(), "--out", str(output)]
-            process = BotProcess(
-                [PYTHON, "-m", "benchmarks.jobs_stall", *args],
-                bot_env(database, None),
-                folder / "worker",
+            result = await run_worker(
+                "benchmarks.jobs_stall",
+                [str(database), now.isoformat()],
+                database,
+                folder,
+                f"jobs-run{number}",
             )
-            await process.start()
-            assert process.process is not None
-            await process.process.wait()
-            await process.stop()
-            if not output.exists():
-                raise RuntimeError(f"the jobs worker failed:\n{process.tail(30)}")
-            result = json.loads(output.read_text())
             log(
                 f"jobs: digest {result['digest_s']:.1f} s, retention "
                 f"{result['retention_s']:.1f} s, longest gap between answers "

@@ -30,13 +30,13 @@ from typing import Any
 from benchmarks.common import (
     ENGAGEBOT,
     LOCALES,
-    PYTHON,
     BenchFake,
     BotProcess,
     bot_env,
     copy_database,
     log,
     make_demo_database,
+    run_worker,
     settings_for,
     sql_time,
 )
@@ -234,33 +234,16 @@ async def run(workdir: Path | None = None, ticks: int = 10, runs: int = 3) -> di
             f"scheduler: {built['users']:,} users, {built['subscriptions']:,} subscriptions, "
             f"{built['attendances']:,} attendances in {built['build_seconds']:.1f} s"
         )
-        output = folder / "worker.json"
-        process = BotProcess(
+        worker = await run_worker(
+            "benchmarks.scheduler_worker",
             [
-                PYTHON,
-                "-m",
-                "benchmarks.scheduler_worker",
-                str(city),
-                now.isoformat(),
-                "--small",
-                str(demo),
-                "--ticks",
-                str(ticks),
-                "--runs",
-                str(runs),
-                "--out",
-                str(output),
+                *(str(city), now.isoformat(), "--small", str(demo)),
+                *("--ticks", str(ticks), "--runs", str(runs)),
             ],
-            bot_env(city, None),
-            folder / "worker",
+            city,
+            folder,
+            "scheduler",
         )
-        await process.start()
-        assert process.process is not None
-        await process.process.wait()
-        await process.stop()
-        if not output.exists():
-            raise RuntimeError(f"the scheduler worker failed:\n{process.tail(30)}")
-        worker = json.loads(output.read_text())
         log(
             f"scheduler: tick with nothing due {worker['idle_ms']:.1f} ms, with "
             f"{worker['due_queued']} due {worker['due_ms']:.0f} ms"
