@@ -32,6 +32,8 @@ MAX_CLAIM = 50
 # While the database cannot be written (locked past its busy timeout, read-only), the outcome
 # of a message in hand is recorded again after these pauses (doubling up to the longest).
 RECORD_RETRY_FIRST = 0.1
+# How long a message waits when it could not even be read for sending.
+DATABASE_AWAY_SECONDS = 2.0
 RECORD_RETRY_LONGEST = 5.0
 
 
@@ -151,6 +153,11 @@ class DeliveryWorker:
         run_db = self.conversation.run_db
         try:
             notice = await run_db(self.conversation.render_notice, message_id)
+        except OperationalError:
+            # The database is away (locked, read-only), not the message at fault: it goes back
+            # in the queue for a moment, and the attempt does not count.
+            await self._record(self._retry, message_id, DATABASE_AWAY_SECONDS, 0)
+            return
         except Exception as exc:
             log.exception("could not render outbox message %s", message_id)
             await self._record(self._failed, message_id, f"render: {type(exc).__name__}")
