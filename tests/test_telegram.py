@@ -555,6 +555,15 @@ async def test_webhook_mode_checks_the_secret_on_every_request(
         assert registered.params["url"] == "https://bot.example.org/telegram/hook"
         assert registered.params["secret_token"] == "s3cret_token-for-the-webhook"
         assert registered.params["allowed_updates"] == ["message", "callback_query"]
+        # python-telegram-bot may register the webhook before its server accepts connections.
+        for _ in range(100):
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+            else:
+                writer.close()
+                break
         async with aiohttp.ClientSession() as client:
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 async with client.post(hook, json=update, headers=headers) as refused:
