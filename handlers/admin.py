@@ -12,6 +12,7 @@ from handlers.context import Context
 from handlers.coordinator import not_allowed
 from handlers.roles import admin
 from handlers.router import router
+from handlers.start import keep_invitation
 from handlers.ui import main_menu, menu_button
 
 
@@ -64,17 +65,22 @@ def invite(ctx: Context, organisation_id: int) -> list[Reply]:
     ]
 
 
-@router.on_action("join_command", str, internal=True)
+@router.on_action("join_command", str, internal=True, before_consent=True)
 def join(ctx: Context, code: str) -> list[Reply]:
-    """Redeem a coordinator invitation."""
+    """Redeem a coordinator invitation; one sent before agreeing waits for the agreement."""
     t = ctx.t
+    if ctx.user.consent_at is None:
+        if code:
+            return keep_invitation(ctx, code)
+        return router.call(ctx, "consent_needed")
     if not code:
         return [main_menu(ctx, t._("Please send the code with the command, like /join ABCD2345."))]
     result = redeem_invitation(ctx.session, code=code[:32], user=ctx.user, now=ctx.now)
     if result.outcome == "ok" and result.organisation is not None:
         text = t._(
-            "Welcome! You are now a coordinator for %(organisation)s. Send /coordinator "
-            "to publish offers and events.",
+            "You are now a coordinator of %(organisation)s. You can publish offers and events, "
+            "send announcements and answer requests to help: choose “Coordinator tools” in the "
+            "menu, or send /coordinator.",
             organisation=result.organisation.name,
         )
         return [main_menu(ctx, text)]

@@ -19,6 +19,9 @@ from handlers.ui import language_picker, main_menu
 ONBOARDING = "onboarding"
 # Deep-link payloads: o_12 opens offer 12, e_7 opens event 7 (Telegram allows A-Za-z0-9_-).
 _PAYLOAD = re.compile(r"^([oe])_([1-9][0-9]{0,8})$")
+# A coordinator invitation link carries its code: c_ABCD2345 (see handlers.admin).
+INVITATION_PREFIX = "c_"
+MAX_CODE_CHARS = 32
 
 
 def payload_action(payload: str) -> str | None:
@@ -77,17 +80,24 @@ def consent_screen(ctx: Context, intro: str | None = None) -> Reply:
 @router.on_action("start_command", str, internal=True, before_consent=True)
 def start(ctx: Context, payload: str) -> list[Reply]:
     """Greet the user; a new user first picks a language and agrees, a deep link opens its item."""
+    kept = ctx.flow_data.get("invitation") if ctx.state.flow == ONBOARDING else None
     ctx.end_flow()
     target = payload_action(payload) if payload else None
     if ctx.user.consent_at is None:
-        ctx.start_flow(ONBOARDING, "language", pending=target)
+        invitation = kept
+        if payload.startswith(INVITATION_PREFIX):
+            invitation = payload[len(INVITATION_PREFIX) :][:MAX_CODE_CHARS] or kept
+        extra = {"invitation": invitation} if invitation else {}
+        ctx.start_flow(ONBOARDING, "language", pending=target, **extra)
         welcome = ctx.t._(
             "Welcome! I help you find volunteer offers and events in your city, in your language."
         )
         return [language_picker(ctx, welcome + "\n\n" + ctx.t._("Choose your language:"))]
     ctx.user.paused = False  # /start is also how a paused user says "write to me again"
-    if payload.startswith("c_"):
-        return router.call(ctx, "join_command", payload[2:])  # a coordinator invitation link
+    if payload.startswith(INVITATION_PREFIX):
+        return router.call(
+            ctx, "join_command", payload[len(INVITATION_PREFIX) :]
+        )  # a coordinator invitation link
     if target:
         return router.call(ctx, *_split(target))
     return [main_menu(ctx, ctx.t._("Welcome back! What would you like to do?"))]
@@ -149,12 +159,30 @@ def consent_needed(ctx: Context) -> list[Reply]:
     return [language_picker(ctx, ctx.t._("Please choose your language first:"))]
 
 
+def keep_invitation(ctx: Context, code: str) -> list[Reply]:
+    """Keep an invitation sent before agreeing, to redeem it once the user has agreed."""
+    t = ctx.t
+    if ctx.state.flow != ONBOARDING:
+        ctx.start_flow(ONBOARDING, "language")
+    ctx.save_flow({**ctx.flow_data, "invitation": code[:MAX_CODE_CHARS]}, ctx.state.step)
+    intro = t._(
+        "Thank you for your invitation code. I will redeem it as soon as you have chosen your "
+        "language and agreed to the privacy notice."
+    )
+    if ctx.state.step == "consent":
+        return [consent_screen(ctx, intro)]
+    return [language_picker(ctx, intro + "\n\n" + t._("Choose your language:"))]
+
+
 def continue_after_onboarding(ctx: Context) -> list[Reply] | None:
-    """After agreeing, open the deep-linked item if there was one."""
+    """After agreeing, redeem a kept invitation or open the deep-linked item, if there was one."""
     if ctx.state.flow != ONBOARDING:
         return None
     pending = ctx.flow_data.get("pending")
+    invitation = ctx.flow_data.get("invitation")
     ctx.end_flow()
+    if isinstance(invitation, str) and invitation:
+        return router.call(ctx, "join_command", invitation)
     if isinstance(pending, str) and _PAYLOAD.match(pending.replace(":", "_")):
         return router.call(ctx, *_split(pending))
     return None
