@@ -31,6 +31,7 @@ from db.models import (
     Organisation,
     OutboxMessage,
     OutboxStatus,
+    Role,
     Subscription,
     SubscriptionKind,
     User,
@@ -300,7 +301,10 @@ async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
 @pytest.fixture
 def city(db_path: Path, clock: FakeClock) -> Iterator[App]:
     """The demo city with one admin, on Telegram."""
-    application = App(make_settings(db_path, admin_ids=f"telegram:{ADMIN}"), clock=clock)
+    settings = make_settings(
+        db_path, admin_ids=f"telegram:{ADMIN}", telegram_bot_username="EngagebotTestBot"
+    )
+    application = App(settings, clock=clock)
     yield application
     application.close()
 
@@ -362,6 +366,49 @@ class Chat:
         return "\n---\n".join(m.get("text", "") for m in self.last)
 
 
+def granted(t: Any, organisation: str) -> str:
+    return t._(
+        "You are now a coordinator of %(organisation)s. You can publish offers and events, "
+        "send announcements and answer requests to help: choose “Coordinator tools” in the "
+        "menu, or send /coordinator.",
+        organisation=organisation,
+    )
+
+
+async def test_a_new_user_becomes_a_coordinator_through_a_deep_link(
+    city: App, db_path: Path, fake: FakeBotApi
+) -> None:
+    uk = city.translations.get("uk")
+    transport = quick_transport(city, db_path, fake)
+    async with running(transport, fake):
+        await say(fake, SENTINEL, "/start")
+        admin, carla = Chat(fake, ADMIN, transport), Chat(fake, CARLA, transport)
+        await onboard(fake, ADMIN)
+        await admin.say("/coordinator")
+        await admin.press("inv_new")
+        await admin.press(admin.data("ASZ"))
+        link = admin.text.split("https://t.me/")[1].split()[0]
+        code = link.split("?start=c_")[1]
+
+        # Telegram sends "/start c_CODE" when a new person opens the link and presses Start.
+        await carla.say(f"/start c_{code}")
+        await carla.press("lang_set:uk")
+        assert "/mydata" in carla.text
+        await carla.press("agree")
+        with session_scope(city.engine) as session:
+            asz = session.exec(select(Organisation).where(Organisation.id == 1)).one()
+        assert granted(uk, asz.name) in carla.text
+        labels = [b["text"] for m in carla.last for b in buttons(m)]
+        assert uk.pgettext("button", "🧰 Coordinator tools") in labels
+        await carla.say("/coordinator")
+        assert asz.name in carla.text
+
+    with session_scope(city.engine) as session:
+        carla_user = session.exec(select(User).where(User.external_id == str(CARLA))).one()
+        assert carla_user.locale == "uk"
+        assert [r.organisation_id for r in session.exec(select(Role)).all()] == [1]
+
+
 async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
     city: App, db_path: Path, fake: FakeBotApi
 ) -> None:
@@ -383,14 +430,7 @@ async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
         await carla.say(f"/join {code}")
         with session_scope(city.engine) as session:
             asz = session.exec(select(Organisation).where(Organisation.id == 1)).one()
-        assert (
-            t._(
-                "Welcome! You are now a coordinator for %(organisation)s. Send /coordinator "
-                "to publish offers and events.",
-                organisation=asz.name,
-            )
-            in carla.text
-        )
+        assert granted(t, asz.name) in carla.text
 
         await carla.say("/coordinator")
         await carla.press("pub_new:event")

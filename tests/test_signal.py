@@ -1049,3 +1049,35 @@ def test_signal_settings_defaults() -> None:
         "manual"
     )
     assert load_settings(_env_file=None, signal_account="").signal_account is None
+
+
+async def test_a_new_user_becomes_a_coordinator_with_join_as_the_first_message(
+    app: App, fake: FakeSignalCli, signal: SignalTransport, clock: FakeClock
+) -> None:
+    from db.models import Organisation, Role
+    from db.roles import create_invitation
+
+    with session_scope(app.engine) as session:
+        asz = session.exec(select(Organisation).where(Organisation.id == 1)).one()
+        name = asz.name
+        code = create_invitation(session, organisation=asz, created_by=None, now=clock.now()).code
+    ar = app.translations.get("ar")
+    nour = Person(fake)
+    text = await nour.say(f"/join {code}")
+    assert "1) Deutsch" in text
+    text = await nour.say(number_of(text, "العربية"))
+    assert "/mydata" in text
+    text = await nour.say(number_of(text, ar.pgettext("button", "✅ I agree")))
+    granted = ar._(
+        "You are now a coordinator of %(organisation)s. You can publish offers and events, "
+        "send announcements and answer requests to help: choose “Coordinator tools” in the "
+        "menu, or send /coordinator.",
+        organisation=name,
+    )
+    assert ar.directed(granted) in text
+    text = await nour.say(number_of(text, ar.pgettext("button", "🧰 Coordinator tools")))
+    assert name in text
+    with session_scope(app.engine) as session:
+        user = session.exec(select(User).where(User.external_id == nour.aci)).one()
+        assert user.locale == "ar"
+        assert [r.user_id for r in session.exec(select(Role)).all()] == [user.id]
