@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session, select
 
+from bot.accounts import ID_FORMS, BadUserId, parse_user_id
 from bot.app import App
 from bot.config import SUPPORTED_LOCALES
 from db.broadcasts import count_audience, queue_broadcast
@@ -44,7 +46,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     admin = commands.add_parser("admin", help="manage admins")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     add = admin_commands.add_parser("add", help="make a messenger user an admin")
-    add.add_argument("who", help="transport:user_id, such as telegram:123456789")
+    add.add_argument("who", help="messenger:id, one of: " + "; ".join(ID_FORMS.values()))
 
     coordinator = commands.add_parser("coordinator", help="manage coordinators")
     coordinator_commands = coordinator.add_subparsers(dest="coordinator_command", required=True)
@@ -96,9 +98,10 @@ def dispatch(app: App, args: argparse.Namespace) -> int | None:
 
 
 def _user(app: App, session: Session, who: str) -> User:
-    transport, sep, external_id = who.partition(":")
-    if not sep or not transport or not external_id:
-        raise CommandError(f"{who!r} is not transport:user_id, such as telegram:123456789")
+    try:
+        transport, external_id = parse_user_id(who)
+    except BadUserId as exc:
+        raise CommandError(str(exc)) from None
     user, _ = get_or_create_user(
         session,
         transport=transport,
@@ -173,16 +176,25 @@ def _audience(session: Session, text: str) -> tuple[str, int | None]:
     return letter, row.id
 
 
+def _has_text(text: str) -> bool:
+    """Tell whether a text has something to read: not only spaces or invisible marks."""
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
+
+
 def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
     audience, target = _audience(session, args.audience)
+    if not _has_text(args.text):
+        raise CommandError('the announcement is empty; give its text with --text "…"')
     texts = {"de": args.text}
     for item in args.translation:
         locale, sep, text = item.partition("=")
-        if not sep or locale not in SUPPORTED_LOCALES or not text.strip():
+        if not sep or locale not in SUPPORTED_LOCALES:
             raise CommandError(
                 f"--translation {item!r} is not LANG=TEXT with LANG one of "
                 f"{', '.join(SUPPORTED_LOCALES)}"
             )
+        if not _has_text(text):
+            raise CommandError(f"--translation {item!r} is empty; give its text after {locale}=")
         texts[locale] = text
     now = app.clock.now()
     send_at: datetime = now

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.accounts import parse_user_id
+
 SUPPORTED_LOCALES: tuple[str, ...] = ("de", "en", "uk", "ru", "ar", "fa", "tr")
 RTL_LOCALES: frozenset[str] = frozenset({"ar", "fa"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,9 +118,7 @@ class Settings(BaseSettings):
     @classmethod
     def _admin_ids_shape(cls, value: str) -> str:
         for item in filter(None, (part.strip() for part in value.split(","))):
-            transport, sep, user = item.partition(":")
-            if not sep or not transport or not user:
-                raise ValueError("must be a comma-separated list of transport:user_id")
+            parse_user_id(item)  # a BadUserId (a ValueError) says which forms are valid
         return value
 
     @field_validator("telegram_api_base_url")
@@ -269,8 +269,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def admins(self) -> frozenset[tuple[str, str]]:
-        pairs = (item.strip().partition(":") for item in self.admin_ids.split(","))
-        return frozenset((t, u) for t, _, u in pairs if t and u)
+        items = filter(None, (part.strip() for part in self.admin_ids.split(",")))
+        return frozenset(parse_user_id(item) for item in items)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -46,6 +46,78 @@ def test_admin_add_and_coordinator_invite(
     app.close()
 
 
+@pytest.mark.parametrize(
+    ("who", "says"),
+    [
+        ("signal:+4917612345678", "Signal users are keyed by their account id (ACI"),
+        ("signal:0176 1234567", "listContacts"),
+        ("signal:not-a-uuid", "ACI, a UUID"),
+        ("telegram:abc", "a Telegram user id is a positive number"),
+        ("telegram:-100123", "positive number"),
+        ("telegram:0", "positive number"),
+        ("whatsapp:123", "telegram:<user id, a positive number>"),
+        ("whatsapp:123", "signal:<ACI, a UUID>"),
+        ("whatsapp:123", "console:<name>"),
+        ("console:", "console:<name>"),
+        ("nonsense", "is not one of"),
+    ],
+)
+def test_admin_add_refuses_ids_that_can_never_match(
+    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock, who: str, says: str
+) -> None:
+    assert main(["admin", "add", who]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and says in captured.err
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        assert session.exec(select(func.count()).select_from(Role)).one() == 0
+    app.close()
+
+
+def test_admin_add_takes_each_messengers_real_ids(
+    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    aci = "1B2C3D4E-5F60-4718-9A2B-3C4D5E6F7A8B"
+    for who in ("telegram:123456789", f"signal:{aci}", "console:admin"):
+        assert main(["admin", "add", who]) == 0
+        assert "is now an admin" in capsys.readouterr().out
+    assert main(["admin", "add", f"signal:{aci.lower()}"]) == 0
+    assert "already" in capsys.readouterr().out
+    app = App(make_settings(in_folder), clock=clock)
+    admin = Dialog(app.conversation, user="admin")
+    admin.onboard("en")
+    admin.say("/coordinator")
+    assert any("Invite a coordinator" in label for label in admin.labels)
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--text", ""],
+        ["--text", "   \n\t "],
+        ["--text", "\u2068\u200f\u2069"],
+        ["--text", "Hallo", "--translation", "ar="],
+        ["--text", "Hallo", "--translation", "uk=  "],
+    ],
+)
+def test_an_empty_announcement_is_refused_and_nothing_queued(
+    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock, arguments: list[str]
+) -> None:
+    app = App(make_settings(in_folder), clock=clock)
+    Dialog(app.conversation, user="reader").onboard("ar")
+    app.close()
+    assert main(["broadcast", *arguments]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "is empty" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        assert session.exec(select(func.count()).select_from(OutboxMessage)).one() == 0
+    app.close()
+
+
 def test_broadcast_from_the_command_line(
     in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
 ) -> None:

@@ -29,9 +29,26 @@ def test_a_bad_value_names_the_setting(field: str, value: str, name: str) -> Non
     assert "\n" not in message
 
 
+ACI = "1B2C3D4E-5F60-4718-9A2B-3C4D5E6F7A8B"
+
+
 def test_admin_ids_are_pairs() -> None:
-    settings = load_settings(_env_file=None, admin_ids="telegram:42, signal:abc-def")
-    assert settings.admins == {("telegram", "42"), ("signal", "abc-def")}
+    settings = load_settings(_env_file=None, admin_ids=f"telegram:42, signal:{ACI}, console:x")
+    assert settings.admins == {("telegram", "42"), ("signal", ACI.lower()), ("console", "x")}
+
+
+@pytest.mark.parametrize(
+    ("admin_ids", "says"),
+    [
+        ("signal:+4917612345678", "keyed by their account id"),
+        ("telegram:abc", "positive number"),
+        ("whatsapp:123", "telegram:<user id"),
+    ],
+)
+def test_admin_ids_that_can_never_match_stop_start_up(admin_ids: str, says: str) -> None:
+    with pytest.raises(SettingsError, match="ADMIN_IDS") as caught:
+        load_settings(_env_file=None, admin_ids=admin_ids)
+    assert says in str(caught.value)
 
 
 def test_bad_setting_stops_start_up_with_one_line(
