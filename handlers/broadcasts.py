@@ -4,6 +4,7 @@ preview and the exact number of recipients, then send now or later."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -18,6 +19,7 @@ from db.models import (
     ConversationState,
     District,
     Event,
+    Organisation,
 )
 from db.queries import upcoming_events_of
 from db.roles import audit
@@ -106,7 +108,50 @@ def set_audience(ctx: Context, kind: str, target: int) -> list[Reply]:
         return router.call(ctx, "stale")
     if not _audience_allowed(ctx, kind, target):
         return not_allowed(ctx)
-    ctx.save_flow({"audience": kind, "target": target or None, "texts": {}}, "text")
+    draft = {"audience": kind, "target": target or None, "texts": {}}
+    senders = _senders(ctx)
+    if len(senders) == 1:
+        ctx.save_flow({**draft, "sender": senders[0][0]}, "text")
+        return _ask_for_text(ctx)
+    ctx.save_flow(draft, "sender")
+    rows = [(Button(name, action("bc_from", sender)),) for sender, name in senders]
+    return [
+        Reply(
+            ctx.t._("In whose name should the announcement be sent?"),
+            buttons=(*rows, (_stop_button(ctx),)),
+        )
+    ]
+
+
+def _senders(ctx: Context) -> list[tuple[int, str]]:
+    """Return whom the user may send in the name of: 0 is the operator, for admins only."""
+    choices = [(o.id or 0, o.name) for o in organisations(ctx)]
+    if admin(ctx):
+        choices.insert(0, (0, ctx.settings.operator_name))
+    return choices
+
+
+def _sender_allowed(ctx: Context, sender: int) -> bool:
+    return admin(ctx) if sender == 0 else acts_for(ctx, sender)
+
+
+def _sender_name(ctx: Context, sender: int) -> str:
+    organisation = ctx.session.get(Organisation, sender) if sender else None
+    return organisation.name if organisation else ctx.settings.operator_name
+
+
+@router.on_action("bc_from", int)
+def set_sender(ctx: Context, sender: int) -> list[Reply]:
+    """Remember in whose name the announcement goes out and ask for the German text."""
+    if ctx.state.flow != FLOW or ctx.state.step != "sender":
+        return router.call(ctx, "stale")
+    if not _sender_allowed(ctx, sender):
+        return not_allowed(ctx)
+    ctx.save_flow({**ctx.flow_data, "sender": sender}, "text")
+    return _ask_for_text(ctx)
+
+
+def _ask_for_text(ctx: Context) -> list[Reply]:
     return [
         Reply(
             ctx.t._(
@@ -181,7 +226,9 @@ def _preview(ctx: Context) -> list[Reply]:
     languages = ", ".join(language_name(code) for code in texts)
     lines = [
         t._("Preview:"),
-        texts.get(SOURCE_LOCALE, ""),
+        t._("📣 Announcement from %(sender)s:", sender=_sender_name(ctx, _sender_of(ctx, draft)))
+        + "\n"
+        + texts.get(SOURCE_LOCALE, ""),
         t._("Languages: %(languages)s", languages=languages),
         t.ngettext("It will reach %(count)s person.", "It will reach %(count)s people.", count),
     ]
@@ -231,10 +278,12 @@ def send(ctx: Context, when: str) -> list[Reply]:
         if when == "at" and draft.get("send_at")
         else ctx.now
     )
-    organisation = organisations(ctx)[0]
+    sender = _sender_of(ctx, draft)
+    if not _sender_allowed(ctx, sender):
+        return not_allowed(ctx)
     broadcast = Broadcast(
         sender_id=ctx.user.id,
-        organisation_id=draft["target"] if draft["audience"] == "g" else organisation.id,
+        organisation_id=sender or None,
         audience=draft["audience"],
         audience_id=draft["target"],
         texts=draft["texts"],
@@ -273,6 +322,17 @@ def send(ctx: Context, when: str) -> list[Reply]:
             ),
         )
     ]
+
+
+def _sender_of(ctx: Context, draft: dict[str, Any]) -> int:
+    """Return the chosen sender; a draft begun before senders were chosen keeps the old rule."""
+    sender = draft.get("sender")
+    if isinstance(sender, int):
+        return sender
+    if draft.get("audience") == "g" and draft.get("target"):
+        return int(draft["target"])
+    mine = organisations(ctx)
+    return (mine[0].id or 0) if mine else 0
 
 
 @router.on_action("bc_status", int)
