@@ -114,7 +114,20 @@ def set_audience(ctx: Context, kind: str, target: int) -> list[Reply]:
         ctx.save_flow({**draft, "sender": senders[0][0]}, "text")
         return _ask_for_text(ctx)
     ctx.save_flow(draft, "sender")
-    rows = [(Button(name, action("bc_from", sender)),) for sender, name in senders]
+    return _ask_for_sender(ctx)
+
+
+@router.on_action("bc_sender")
+def change_sender(ctx: Context) -> list[Reply]:
+    """Go back from the preview to the choice of the sender; the texts stay."""
+    if ctx.state.flow != FLOW or not ctx.flow_data.get("texts"):
+        return router.call(ctx, "stale")
+    ctx.save_flow(ctx.flow_data, "sender")
+    return _ask_for_sender(ctx)
+
+
+def _ask_for_sender(ctx: Context) -> list[Reply]:
+    rows = [(Button(name, action("bc_from", sender)),) for sender, name in _senders(ctx)]
     return [
         Reply(
             ctx.t._("In whose name should the announcement be sent?"),
@@ -147,6 +160,10 @@ def set_sender(ctx: Context, sender: int) -> list[Reply]:
         return router.call(ctx, "stale")
     if not _sender_allowed(ctx, sender):
         return not_allowed(ctx)
+    if ctx.flow_data.get("texts"):  # changed from the preview
+        step = "confirm" if ctx.flow_data.get("send_at") else "languages"
+        ctx.save_flow({**ctx.flow_data, "sender": sender}, step)
+        return _preview(ctx)
     ctx.save_flow({**ctx.flow_data, "sender": sender}, "text")
     return _ask_for_text(ctx)
 
@@ -248,6 +265,8 @@ def _preview(ctx: Context) -> list[Reply]:
         for code in missing
     ]
     rows = [tuple(lang_buttons[i : i + 3]) for i in range(0, len(lang_buttons), 3)]
+    if len(_senders(ctx)) > 1:
+        rows.append((Button(t.pgettext("button", "🏢 Change sender"), action("bc_sender")),))
     rows.append((Button(t.pgettext("button", "📣 Send now"), action("bc_send", "now")),))
     if not draft.get("send_at"):
         rows.append((Button(t.pgettext("button", "🕒 Send later"), action("bc_send", "later")),))

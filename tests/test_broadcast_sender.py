@@ -155,3 +155,45 @@ def test_a_forged_sender_is_refused(city: App, clock: FakeClock) -> None:
     assert count(city, Broadcast) == 1
     assert last_broadcast(city).organisation_id == organisation_id(city, "asz")
     assert count(city, OutboxMessage, OutboxMessage.kind == "broadcast") == 2  # reader, carla
+
+
+CHANGE = {"de": "Absender ändern", "uk": "Змінити відправника", "ar": "تغيير المُرسِل"}
+
+
+@pytest.mark.parametrize("locale", ["de", "uk", "ar"])
+def test_the_sender_can_be_changed_from_the_preview(
+    city: App, clock: FakeClock, locale: str
+) -> None:
+    Dialog(city.conversation, user="reader").onboard(locale)
+    carla = Dialog(city.conversation, user="carla")
+    carla.onboard(locale)
+    make_coordinator(city, "carla", ["asz", "sprachcafe-lautern"], clock)
+    run_table(
+        carla,
+        [
+            ("[bc_new]", []),
+            ("[bc_aud:all:0]", [WHOSE[locale]]),
+            ("@(ASZ)", []),
+            ("Hallo zusammen!", [HEADING[locale], "(ASZ)", CHANGE[locale]]),
+            (f"@{CHANGE[locale]}", [WHOSE[locale], SPRACHCAFE]),
+            (f"@{SPRACHCAFE}", [HEADING[locale], SPRACHCAFE, "Hallo zusammen!"]),
+        ],
+    )
+    assert "(ASZ)" not in carla.text
+    carla.press("bc_send:now")
+    assert last_broadcast(city).organisation_id == organisation_id(city, "sprachcafe-lautern")
+
+
+def test_someone_with_one_organisation_sees_no_change_button(city: App, clock: FakeClock) -> None:
+    Dialog(city.conversation, user="reader").onboard("de")
+    olga = Dialog(city.conversation, user="olga")
+    olga.onboard("de")
+    make_coordinator(city, "olga", ["asz"], clock)
+    olga.press("bc_new")
+    olga.press("bc_aud:all:0")
+    olga.say("Hallo!")
+    assert "Vorschau:" in olga.text and not [x for x in olga.labels if CHANGE["de"] in x]
+    olga.press("bc_sender")  # a forged press changes nothing but the screen
+    olga.press("bc_from:" + str(organisation_id(city, "digital-lotsen")))
+    olga.press("bc_send:now")
+    assert last_broadcast(city).organisation_id == organisation_id(city, "asz")
