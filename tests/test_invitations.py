@@ -161,3 +161,16 @@ def test_declining_forgets_the_kept_code(city: App, clock: FakeClock) -> None:
         assert session.exec(select(Invitation)).one().used_at is None
     dialog.onboard("uk")
     assert roles_of(city, "shy") == []
+
+
+def test_an_unknown_code_from_a_deep_link_is_answered_after_onboarding(city: App) -> None:
+    dialog = Dialog(city.conversation, user="guess")
+    run_table(
+        dialog,
+        [
+            ("/start c_NOPE-1234_x", ["Deutsch"]),
+            ("[lang_set:uk]", ["/mydata"]),
+            ("[agree]", ["Я не знаю такого коду запрошення."], 2),
+        ],
+    )
+    assert roles_of(city, "guess") == []
