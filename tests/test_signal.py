@@ -28,10 +28,11 @@ from bot.config import SettingsError, load_settings
 from bot.delivery import DeliveryWorker
 from bot.i18n import RLM
 from bot.messages import Attachment, Button, Incoming, Place, Reply
+from bot.scheduler import Jobs
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
 from bot.transports.signal import RateLimiter, SignalTransport, render_messages
 from db.engine import session_scope
-from db.models import OutboxMessage, OutboxStatus, User
+from db.models import Event, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue_many
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
@@ -512,6 +513,63 @@ async def test_a_notice_is_retried_after_a_network_failure_and_as_an_upload_limi
     assert len(fake.calls_of("send")) == 3
 
 
+async def test_a_reminder_is_retried_after_a_network_failure_and_as_an_upload_limit_says(
+    app: App, clock: FakeClock, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    t = app.translations.get("de")
+    person = Person(fake)
+    text = await person.say("start")
+    text = await person.say(number_of(text, "Deutsch"))
+    await person.say(number_of(text, t.pgettext("button", "✅ I agree")))
+    text = await person.say("/events")
+    text = await person.say(number_of(text, "Demokratie-Café"))
+    text = await person.say(number_of(text, t.pgettext("button", "✋ I'm going")))
+    assert t._("You are going.") in text
+    answers = len(fake.delivered_to(person.aci))
+    with session_scope(app.engine) as session:
+        cafe = next(e for e in session.exec(select(Event)).all() if "Demokratie-Café" in e.title)
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=signal,
+        clock=clock,
+        rate=1000,
+        max_attempts=5,
+        pacer=NoWaitPacer(),
+    )
+    jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
+    clock.advance(cafe.starts_at - timedelta(hours=24) - clock.now() + timedelta(minutes=1))
+    assert jobs.queue_due() == 1
+
+    def reminder() -> OutboxMessage:
+        with session_scope(app.engine) as session:
+            return session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).one()
+
+    # A network blip (SendCommand's IOException, -32603 with data null): back-off, counted.
+    fake.fail_next("send", -32603)
+    await worker.deliver_due()
+    row = reminder()
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
+    backoff = row.next_attempt_at - clock.now()
+    assert timedelta(seconds=24) <= backoff <= timedelta(seconds=36)
+    clock.advance(backoff)
+    # An upload rate limit: a minute, as for a limit without a hint, and not counted.
+    fake.fail_next("send", -32603, UPLOAD_RATE_LIMITED)
+    await worker.deliver_due()
+    row = reminder()
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.PENDING, 1, "rate limited")
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=60)
+    clock.advance(timedelta(seconds=59))
+    await worker.deliver_due()
+    assert len(fake.delivered_to(person.aci)) == answers
+    clock.advance(timedelta(seconds=2))
+    await worker.deliver_due()
+    assert reminder().status == OutboxStatus.SENT
+    [sent] = fake.delivered_to(person.aci)[answers:]
+    assert "Demokratie-Café" in sent.text and "Königstraße" in sent.text
+    assert re.search(r"^1\) ", sent.text, re.M), sent.text  # its buttons, as numbers
+    assert len(fake.calls_of("send")) == answers + 3
+
+
 async def test_an_empty_attachment_is_left_out_before_sending(
     fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -577,6 +635,35 @@ async def test_answers_in_any_order_reach_the_request_they_belong_to(
     typing = await signal.client.call("sendTyping", {"recipient": [people[0]]})
     assert set(typing) == {"timestamp", "results"}
     assert typing["results"][0]["type"] == "SUCCESS"
+
+
+async def test_conversations_and_reminders_while_the_daemon_answers_out_of_order(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    # signal-cli answers each request on its own thread: three people talk, typing
+    # indicators and reminders go out, and the answers overtake one another.
+    fake.answer_delay = 0.05
+    signal.typing_after = 0.0  # every answer is preceded by a typing indicator as well
+
+    async def visit(person: Person) -> str:
+        text = await person.say("start")
+        text = await person.say(number_of(text, "English"))
+        text = await person.say(number_of(text, "I agree"))
+        text = await person.say("/events")
+        return await person.say(number_of(text, "Democracy Café"))
+
+    people = [Person(fake) for _ in range(3)]
+    reminded = [new_aci() for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(visit(person) for person in people),
+        *(signal.send(aci, [Reply(f"Reminder for {aci}")]) for aci in reminded),
+    )
+    assert all("When:" in text and "Königstraße" in text for text in outcomes[:3])
+    assert all(len(fake.delivered_to(person.aci)) == 5 for person in people)
+    assert all(fake.delivered_to(aci)[0].text == f"Reminder for {aci}" for aci in reminded)
+    call_ids = [call.id for call in fake.calls]
+    assert [i for i in fake.answered if i in call_ids] != call_ids, "answered in order"
+    assert fake.calls_of("sendTyping")
 
 
 async def test_an_unregistered_recipient_is_gone_and_inactive(
@@ -1012,14 +1099,18 @@ def test_paragraphs_are_kept_whole_when_they_fit() -> None:
     assert render_messages([Reply("ж" * 2500)])[0].text == "ж" * 1000  # no space at all
 
 
-async def test_a_long_russian_reminder_goes_without_a_long_text_upload(
-    fake: FakeSignalCli, signal: SignalTransport
+@pytest.mark.parametrize("line", [CYRILLIC_LINE, ARABIC_LINE], ids=["cyrillic", "arabic"])
+async def test_a_long_reminder_goes_without_a_long_text_upload(
+    fake: FakeSignalCli, signal: SignalTransport, line: str
 ) -> None:
     aci = new_aci()
-    text = "\n\n".join(["\n".join([CYRILLIC_LINE] * 10)] * 4)  # about 1,900 characters
+    text = "\n\n".join(["\n".join([line] * 10)] * 4)  # about 1,900 characters
+    assert 1800 < len(text) < 2000 and utf8_size(text) > 3000
     await signal.send(aci, [Reply(text)])
     sent = fake.delivered_to(aci)
+    # The daemon would have cut a longer body and uploaded the whole text as a file.
     assert len(sent) == 2 and all(not d.attachments for d in sent)
+    assert all(utf8_size(d.text) < 2000 for d in sent)
     assert "\n\n".join(d.text for d in sent) == text
 
 
