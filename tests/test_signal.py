@@ -12,7 +12,7 @@ import shutil
 import signal as signal_module
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -382,6 +382,26 @@ async def test_proactive_sends_are_paced(app: App, fake: FakeSignalCli) -> None:
     assert max(times) - min(times) >= (len(people) - 1) / rate - 0.02
 
 
+async def test_after_a_rate_limit_proactive_sends_go_at_half_the_pace(
+    app: App, fake: FakeSignalCli
+) -> None:
+    rate = 20.0
+    async with running(make_transport(app, fake, rate=rate)) as transport:
+
+        async def spacing() -> float:
+            before = len(fake.calls_of("send"))
+            for _ in range(6):
+                await transport.send(new_aci(), [Reply("Erinnerung")])
+            times = [call.at for call in fake.calls_of("send")[before:]]
+            return (times[-1] - times[0]) / (len(times) - 1)
+
+        assert await spacing() < 1.5 / rate
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        assert await spacing() >= 2 / rate - 0.005
+
+
 async def test_answers_go_before_waiting_proactive_sends() -> None:
     limiter = RateLimiter(200.0)
     order: list[str] = []
@@ -611,6 +631,135 @@ async def test_a_proof_required_challenge_names_its_token_and_waits_as_told(
     assert challenged.value.retry_after == 86400
     assert len(fake.calls_of("send")) == 1
     assert any("5f1c9a2e-challenge" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def admins() -> tuple[str, str]:
+    """The ACIs of two admins on Signal (ADMIN_IDS), one German, one Arabic."""
+    return new_aci(), new_aci()
+
+
+@pytest.fixture
+def admin_app(db_path: Path, clock: FakeClock, admins: tuple[str, str]) -> Iterator[App]:
+    settings = make_settings(db_path, admin_ids=",".join(f"signal:{aci}" for aci in admins))
+    application = App(settings, clock=clock)
+    yield application
+    application.close()
+
+
+async def onboard(fake: FakeSignalCli, app: App, aci: str, language: str) -> None:
+    person = Person(fake)
+    person.aci = aci
+    text = await person.say("start")
+    text = await person.say(number_of(text, language))
+    t = app.translations.get({"Deutsch": "de", "العربية": "ar"}[language])
+    await person.say(number_of(text, t.pgettext("button", "✅ I agree")))
+
+
+def delivery_worker(app: App, clock: FakeClock, transport: SignalTransport) -> DeliveryWorker:
+    return DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=5,
+        pacer=NoWaitPacer(),
+    )
+
+
+def queued(app: App, kind: str) -> list[OutboxMessage]:
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(OutboxMessage).where(OutboxMessage.kind == kind)).all())
+
+
+async def test_a_proof_required_challenge_reaches_the_admins_once_in_their_language(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, arabic = admins
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        await onboard(fake, app, arabic, "العربية")
+        told = {aci: len(fake.delivered_to(aci)) for aci in admins}
+        people = [new_aci() for _ in range(3)]
+        for aci in people:
+            fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
+        fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+        fake.retry_after_seconds = 86400
+        for aci in people:
+            with pytest.raises(RetryLater):
+                await transport.send(aci, [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_challenge")) == 2, what="the notices")
+        await delivery_worker(app, clock, transport).deliver_due()
+        # Another challenge later is news again; the same one is not.
+        fake.challenge_token = "0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
+        with pytest.raises(RetryLater):
+            await transport.send(people[0], [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_challenge")) == 4, what="new notices")
+    assert not queued(app, "send_limit"), "a challenge is not told twice as a rate limit too"
+    [notice] = fake.delivered_to(german)[told[german] :]
+    de = app.translations.get("de")
+    assert notice.text.startswith("⚠️ Signal ")
+    assert de.duration(timedelta(days=1)) in notice.text
+    assert "https://signalcaptchas.org/challenge/generate.html" in notice.text
+    lines = notice.text.split("\n")
+    request = json.loads(lines[1].split("'")[1])
+    assert request["method"] == "submitRateLimitChallenge"
+    assert request["params"] == {
+        "account": fake.account,
+        "challenge": "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f",
+        "captcha": "CAPTCHA",
+    }
+    assert lines[1].endswith(f"| nc {fake.host} {fake.port}")
+    assert lines[3] == (
+        f"signal-cli -a {fake.account} submitRateLimitChallenge "
+        "--challenge 5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f --captcha CAPTCHA"
+    )
+    [in_arabic] = fake.delivered_to(arabic)[told[arabic] :]
+    assert in_arabic.text != notice.text and "submitRateLimitChallenge" in in_arabic.text
+    assert all(line.startswith(RLM) for line in in_arabic.text.split("\n") if line)
+    assert app.translations.get("ar").duration(timedelta(days=1)) in in_arabic.text
+
+
+async def test_the_admins_hear_once_when_a_rate_limit_begins(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, _ = admins
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        told = len(fake.delivered_to(german))
+        for _ in range(3):
+            fake.fail_next("send", -5)
+            with pytest.raises(RetryLater):
+                await transport.send(new_aci(), [Reply("Erinnerung")])
+        await wait_until(lambda: bool(queued(app, "send_limit")), what="the notice")
+        await asyncio.sleep(0.05)
+        assert len(queued(app, "send_limit")) == 1, "only the admin who wrote to the bot"
+        worker = delivery_worker(app, clock, transport)
+        await worker.deliver_due()
+        [notice] = fake.delivered_to(german)[told:]
+        de = app.translations.get("de")
+        assert notice.text == de._(
+            "⚠️ %(messenger)s is limiting how many messages the bot may send. Reminders and "
+            "announcements there wait about %(wait)s and then go out more slowly.",
+            messenger="Signal",
+            wait=de.duration(timedelta(seconds=60)),
+        )
+        # It lifts, and comes back within the hour: the same episode, told already.
+        await transport.send(new_aci(), [Reply("Erinnerung")])
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        await asyncio.sleep(0.1)
+        assert len(queued(app, "send_limit")) == 1
+        # Two hours later it is news again.
+        clock.advance(timedelta(hours=2))
+        await transport.send(new_aci(), [Reply("Erinnerung")])
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_limit")) == 2, what="the second notice")
 
 
 async def test_answers_in_any_order_reach_the_request_they_belong_to(
