@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ from tests.fake_signal_cli import (
     FakeSignalCli,
     data_envelope,
     edit_envelope,
+    group_update_envelope,
     receipt_envelope,
     sync_sent_envelope,
     typing_envelope,
@@ -207,16 +209,23 @@ async def test_a_hidden_number_works_and_is_never_stored(
     assert "+49" not in stored
 
 
-async def test_receipts_and_typing_are_not_answered(
-    fake: FakeSignalCli, signal: SignalTransport
+async def test_receipts_typing_and_group_changes_are_not_answered(
+    fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     quiet = new_aci()
+    group = base64.b64encode(b"another-group-id-of-32-bytes!!!!").decode()
     fake.receive(receipt_envelope(quiet, number="+4917600000001"))
+    fake.receive(receipt_envelope(quiet, kind="read"))
     fake.receive(typing_envelope(quiet))
-    # Notifications are handled in order: once this is answered, the two above were seen.
+    fake.receive(typing_envelope(quiet, action="STOPPED"))
+    fake.receive(typing_envelope(quiet, group_id=group))
+    fake.receive(group_update_envelope(quiet, group))
+    # Notifications are handled in order: once this is answered, those above were seen.
     await Person(fake).say("start")
-    assert fake.delivered_to(quiet) == []
+    assert fake.delivered_to(quiet) == fake.delivered_to(group) == []
     assert all(quiet not in str(call.params) for call in fake.calls)
+    assert all(group not in str(call.params) for call in fake.calls)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_messages_to_another_account_of_the_daemon_are_not_ours(
