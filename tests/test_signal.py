@@ -730,6 +730,57 @@ async def test_a_proof_required_challenge_reaches_the_admins_once_in_their_langu
     assert app.translations.get("ar").duration(timedelta(days=1)) in in_arabic.text
 
 
+async def test_the_admins_notice_goes_out_while_everything_else_waits_out_the_limit(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, _ = admins
+    people = [new_aci() for _ in range(3)]
+    now = clock.now()
+    with session_scope(app.engine) as session:
+        for aci in people:
+            user = User(
+                transport="signal",
+                external_id=aci,
+                locale="de",
+                consent_at=now,
+                created_at=now,
+                last_seen_at=now,
+            )
+            session.add(user)
+            session.flush()
+            report = {"delivered": 3, "blocked": 0, "failed": 0}
+            key = f"r:{aci}"
+            enqueue_many(
+                session,
+                [NewMessage(user=user, kind="broadcast_report", dedupe_key=key, payload=report)],
+                now=now,
+            )
+    fake.recipient_results[people[0]] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+    fake.retry_after_seconds = 86400
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        told = len(fake.delivered_to(german))
+        # A real pacer: the limit's pause holds every other notice for a day.
+        worker = DeliveryWorker(
+            conversation=app.conversation,
+            transport=transport,
+            clock=clock,
+            rate=1000,
+            max_attempts=5,
+        )
+        await asyncio.wait_for(worker.deliver_due(), 5)
+        await wait_until(lambda: bool(queued(app, "send_challenge")), what="the admin's notice")
+        await asyncio.wait_for(worker.deliver_due(), 5)
+    [notice] = fake.delivered_to(german)[told:]
+    assert "submitRateLimitChallenge" in notice.text
+    assert [len(fake.delivered_to(aci)) for aci in people] == [0, 0, 0]
+    rows = queued(app, "broadcast_report")
+    assert {row.status for row in rows} == {OutboxStatus.PENDING}
+    assert len(fake.calls_of("send")) == told + 2  # the limited one, then the admin's notice
+
+
 async def test_the_admins_hear_once_when_a_rate_limit_begins(
     admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
 ) -> None:
