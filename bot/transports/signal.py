@@ -1076,10 +1076,10 @@ class SignalTransport:
                 self._report(failure.retry_after, None)
 
     def _report(self, retry_after: float, challenge: str | None) -> None:
-        commands = self._solving(challenge) if challenge is not None else None
-        report = getattr(self.conversation, "report_send_limit", None)
-        if report is None or self._cut_off:
+        if self._cut_off:
             return
+        commands = self._solving(challenge) if challenge is not None else None
+        report = self.conversation.report_send_limit
 
         async def tell() -> None:
             try:
