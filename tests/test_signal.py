@@ -14,7 +14,7 @@ import signal as signal_module
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -32,7 +32,7 @@ from bot.messages import Attachment, Button, Incoming, Place, Reply
 from bot.scheduler import Jobs
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
 from bot.transports.signal import RateLimiter, SignalTransport, render_messages
-from db.engine import session_scope
+from db.engine import make_engine, session_scope
 from db.models import Event, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue_many
 from tests.conftest import make_settings
@@ -1231,6 +1231,68 @@ async def test_engagebot_run_answers_everything_it_took_before_sigterm(
     assert {aci: len(fake.delivered_to(aci)) for aci in people} == dict.fromkeys(people, 1)
     assert all("1) Deutsch" in fake.delivered_to(aci)[0].text for aci in people)
     assert b"cut short" not in log
+
+
+async def test_engagebot_run_tells_an_admin_of_a_captcha_challenge(
+    tmp_path: Path, migrated_demo: Path, fake: FakeSignalCli
+) -> None:
+    database = tmp_path / "bot.db"
+    shutil.copyfile(migrated_demo, database)
+    admin, limited = new_aci(), new_aci()
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with session_scope(engine) as session:
+            now = datetime.now(UTC)
+            users = {}
+            for aci in (admin, limited):
+                users[aci] = User(
+                    transport="signal",
+                    external_id=aci,
+                    locale="de",
+                    consent_at=now,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+                session.add(users[aci])
+            session.flush()
+            report = {"delivered": 3, "blocked": 0, "failed": 0}
+            message = NewMessage(
+                user=users[limited], kind="broadcast_report", dedupe_key="r:1", payload=report
+            )
+            enqueue_many(session, [message], now=now)
+    finally:
+        engine.dispose()
+    fake.recipient_results[limited] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+    fake.retry_after_seconds = 86400
+    environment = bot_environment(
+        database,
+        SIGNAL_ACCOUNT=fake.account,
+        SIGNAL_CLI_ENDPOINT=f"tcp://{fake.host}:{fake.port}",
+        ADMIN_IDS=f"signal:{admin}",
+    )
+    bot = await asyncio.create_subprocess_exec(
+        ENGAGEBOT,
+        "run",
+        env=environment,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_until(lambda: bool(fake.delivered_to(admin)), timeout=15, what="the notice")
+        await asyncio.sleep(0.5)  # nothing more comes
+        bot.send_signal(signal_module.SIGTERM)
+        _, log = await asyncio.wait_for(bot.communicate(), 15)
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+    assert bot.returncode == 0, log.decode()
+    [notice] = fake.delivered_to(admin)
+    assert "submitRateLimitChallenge" in notice.text and "signalcaptchas.org" in notice.text
+    assert fake.delivered_to(limited) == []
+    assert len(fake.calls_of("send")) == 2
 
 
 # -- rendering and settings --------------------------------------------------------------------
