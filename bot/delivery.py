@@ -19,7 +19,13 @@ from sqlalchemy.exc import OperationalError
 from bot.clock import Clock
 from bot.transports.base import Progress, RecipientGone, RetryLater, TemporaryFailure, Transport
 from db.engine import session_scope
-from db.outbox import claim_due, mark_dropped, record_failure, release_claims
+from db.outbox import (
+    LIMIT_NOTICE_KINDS,
+    claim_due,
+    mark_dropped,
+    record_failure,
+    release_claims,
+)
 from db.outbox import retry_after as reschedule_after
 from handlers.conversation import Conversation, Notice
 
@@ -51,17 +57,24 @@ class Pacer:
         self._monotonic = monotonic
         self._sleep = sleep
         self._next = 0.0
+        self._paused_until = 0.0
 
-    async def wait(self) -> None:
-        """Return when the next call may happen."""
+    @property
+    def paused(self) -> bool:
+        """Whether a pause the messenger asked for is still running."""
+        return self._monotonic() < self._paused_until
+
+    async def wait(self, *, through_pause: bool = False) -> None:
+        """Return when the next call may happen; `through_pause` keeps only the spacing."""
         now = self._monotonic()
-        if now < self._next:
-            await self._sleep(self._next - now)
-            now = self._next
+        ready = self._next if through_pause else max(self._next, self._paused_until)
+        if now < ready:
+            await self._sleep(ready - now)
+            now = ready
         self._next = now + self.interval
 
     def pause(self, seconds: float) -> None:
-        self._next = max(self._next, self._monotonic() + seconds)
+        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
 
 class DeliveryWorker:
@@ -126,22 +139,33 @@ class DeliveryWorker:
         """Send every row that is due now (in batches); return how many rows were handled."""
         handled = 0
         while not self._stopped:
-            ids = await self.conversation.run_db(self._claim)
+            # While the messenger makes us wait, only the admins' notices of that go out.
+            paused = self.pacer.paused
+            ids = await self.conversation.run_db(self._claim, paused)
             for message_id in ids:
                 if self._stopped:
                     # The rest stay claimed until the holder of the delivery lock puts them
                     # back: this process when it stops, or the next one when it takes over.
                     break
-                await self._deliver(message_id)
+                if self.pacer.paused and not paused:
+                    # A limit began: the rest go back in the queue to wait it out, where the
+                    # admins' notice of it can pass them.
+                    await self._record(self.release_claims)
+                    break
+                await self._deliver(message_id, through_pause=paused)
             handled += len(ids)
             if len(ids) < self.batch:
                 break
         return handled
 
-    def _claim(self) -> list[int]:
+    def _claim(self, paused: bool = False) -> list[int]:
         with session_scope(self.conversation.engine) as session:
             return claim_due(
-                session, transport=self.transport.name, now=self.clock.now(), limit=self.batch
+                session,
+                transport=self.transport.name,
+                now=self.clock.now(),
+                limit=self.batch,
+                kinds=LIMIT_NOTICE_KINDS if paused else None,
             )
 
     def release_claims(self) -> int:
@@ -149,7 +173,7 @@ class DeliveryWorker:
         with session_scope(self.conversation.engine) as session:
             return release_claims(session, transport=self.transport.name)
 
-    async def _deliver(self, message_id: int) -> None:
+    async def _deliver(self, message_id: int, *, through_pause: bool = False) -> None:
         run_db = self.conversation.run_db
         try:
             notice = await run_db(self.conversation.render_notice, message_id)
@@ -164,7 +188,7 @@ class DeliveryWorker:
             return
         if notice is None:
             return
-        await self.pacer.wait()
+        await self.pacer.wait(through_pause=through_pause)
         progress = Progress(notice.parts_sent)
         try:
             await self.transport.send(notice.user_key, notice.replies, progress)

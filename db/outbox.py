@@ -15,7 +15,7 @@ never holds a reminder back by more than one claim.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +33,11 @@ CONVERSATION_LANE = 0
 BULK_LANE = 1
 # Messages to many people at once; everything else concerns something a person is doing.
 BULK_KINDS = frozenset({"broadcast", "alert", "digest"})
+
+
+# Notices telling the admins that a messenger limits the bot: they go out while the others
+# wait out that limit (the limit may spare a chat with someone who wrote to the bot).
+LIMIT_NOTICE_KINDS = frozenset({"send_limit", "send_challenge"})
 
 
 def lane_of(kind: str) -> int:
@@ -163,24 +168,32 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage], *, now: datet
     return set(new)
 
 
-def claim_due(session: Session, *, transport: str, now: datetime, limit: int) -> list[int]:
+def claim_due(
+    session: Session,
+    *,
+    transport: str,
+    now: datetime,
+    limit: int,
+    kinds: Collection[str] | None = None,
+) -> list[int]:
     """Mark up to `limit` due rows of one transport as being sent and return their ids.
 
-    Conversation-bound rows come first, then bulk ones, each oldest first. The claim is a
-    compare-and-set: only rows still pending are taken, whatever else runs at the same time.
+    Conversation-bound rows come first, then bulk ones, each oldest first; only those of
+    `kinds` when given. The claim is a compare-and-set: only rows still pending are taken,
+    whatever else runs at the same time.
     """
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.transport == transport,
+        OutboxMessage.next_attempt_at <= now,
+    )
+    if kinds is not None:
+        query = query.where(col(OutboxMessage.kind).in_(sorted(kinds)))
     candidates = list(
         session.exec(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.transport == transport,
-                OutboxMessage.next_attempt_at <= now,
-            )
-            .order_by(
+            query.order_by(
                 col(OutboxMessage.lane), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)
-            )
-            .limit(limit)
+            ).limit(limit)
         ).all()
     )
     if not candidates:

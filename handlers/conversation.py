@@ -48,7 +48,7 @@ from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
 from handlers.flood import FloodGate
-from handlers.notices import render_notice
+from handlers.notices import queue_send_limit_notices, render_notice
 from handlers.router import Router, router
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,32 @@ class Conversation:
                 log.info(
                     "%s is no longer reachable; marked inactive", self.user_ref(transport, user_key)
                 )
+
+    def report_send_limit(
+        self,
+        transport: str,
+        retry_after: float,
+        challenge: str | None = None,
+        commands: tuple[str, str] | None = None,
+    ) -> int:
+        """A messenger limits the bot's sending: queue the admins' notice, once; return how many.
+
+        `challenge` is the token of a captcha the messenger wants solved, `commands` what
+        solves it (through the running daemon, and with it stopped).
+        """
+        with session_scope(self.engine) as session:
+            queued = queue_send_limit_notices(
+                session,
+                admins=self.settings.admins,
+                now=self.clock.now(),
+                transport=transport,
+                retry_after=retry_after,
+                challenge=challenge,
+                commands=commands,
+            )
+        if queued:
+            log.info("%s limits the bot's sending; told %d admins", transport, queued)
+        return queued
 
     def answered(self, transport: str, update_id: int) -> None:
         """Note that a kept update's answer went out; the inbox forgets it very soon."""

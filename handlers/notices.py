@@ -7,12 +7,24 @@ event started or was cancelled, the user is not going any more); the outbox then
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlmodel import Session, col, select
 
 from bot.messages import Button, Reply
 from db.attendance import attendance_of
-from db.models import AttendanceStatus, Event, ItemStatus, Offer
+from db.models import (
+    AttendanceStatus,
+    Event,
+    ItemStatus,
+    Offer,
+    OutboxMessage,
+    Role,
+    RoleName,
+    User,
+)
+from db.outbox import NewMessage, enqueue_many
 from handlers.actions import action
 from handlers.content import event_texts, offer_texts
 from handlers.context import Context
@@ -266,5 +278,119 @@ def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | Non
     text = ctx.t._(
         "You have not used this bot for almost a year. In two weeks I will delete what I have "
         "stored about you. To keep it, just send me any message."
+    )
+    return [Reply(text)]
+
+
+# -- the messenger limits the bot's sending ------------------------------------------------------
+
+# A second rate limit within this time is the same episode: the admins heard of it already.
+SEND_LIMIT_EPISODE = timedelta(hours=1)
+_MESSENGERS = {"signal": "Signal", "telegram": "Telegram"}
+
+
+def _admin_users(session: Session, admins: frozenset[tuple[str, str]]) -> list[User]:
+    """Every admin the bot can write to: by configuration (ADMIN_IDS) or by an admin role."""
+    found: dict[int, User] = {}
+    for transport, external_id in sorted(admins):
+        user = session.exec(
+            select(User).where(User.transport == transport, User.external_id == external_id)
+        ).first()
+        if user is not None and user.id is not None:
+            found[user.id] = user
+    by_role = select(User).join(Role, col(Role.user_id) == col(User.id))
+    for user in session.exec(by_role.where(Role.role == RoleName.ADMIN)).all():
+        if user.id is not None:
+            found[user.id] = user
+    return [user for user in found.values() if user.active]
+
+
+def queue_send_limit_notices(
+    session: Session,
+    *,
+    admins: frozenset[tuple[str, str]],
+    now: datetime,
+    transport: str,
+    retry_after: float,
+    challenge: str | None = None,
+    commands: tuple[str, str] | None = None,
+) -> int:
+    """Queue, for every admin, the news that a messenger limits the bot; return how many.
+
+    A captcha challenge is told once per challenge token; a plain rate limit once per episode
+    (none told in the SEND_LIMIT_EPISODE before). `commands` solve the challenge: through the
+    running daemon, and with the daemon stopped.
+    """
+    payload: dict[str, Any] = {"transport": transport, "retry_after": round(retry_after)}
+    if challenge is not None:
+        kind, key = "send_challenge", f"send_challenge:{transport}:{challenge[:80]}"
+        if commands is not None:
+            payload["command"], payload["stopped_command"] = commands
+    else:
+        kind, key = "send_limit", f"send_limit:{transport}:{now.isoformat(timespec='seconds')}"
+        told = session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.kind == kind,
+                col(OutboxMessage.dedupe_key).startswith(f"send_limit:{transport}:"),
+                OutboxMessage.created_at > now - SEND_LIMIT_EPISODE,
+            )
+        ).first()
+        if told is not None:
+            return 0
+    messages = [
+        NewMessage(user=user, kind=kind, dedupe_key=f"{key}:{user.id}", payload=payload)
+        for user in _admin_users(session, admins)
+    ]
+    return len(enqueue_many(session, messages, now=now))
+
+
+def _wait(ctx: Context, payload: dict[str, Any]) -> str:
+    seconds = payload.get("retry_after")
+    return ctx.t.duration(timedelta(seconds=seconds if isinstance(seconds, int) else 60))
+
+
+def _messenger(payload: dict[str, Any]) -> str:
+    transport = str(payload.get("transport", ""))
+    return _MESSENGERS.get(transport, transport.capitalize())
+
+
+@renders("send_limit")
+def send_limit(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell an admin that a messenger rate limits the bot, so its notices wait."""
+    text = ctx.t._(
+        "⚠️ %(messenger)s is limiting how many messages the bot may send. Reminders and "
+        "announcements there wait about %(wait)s and then go out more slowly.",
+        messenger=_messenger(payload),
+        wait=_wait(ctx, payload),
+    )
+    return [Reply(text)]
+
+
+@renders("send_challenge")
+def send_challenge(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
+    """Tell an admin that a messenger wants a captcha solved, and how to solve it."""
+    t = ctx.t
+    messenger, wait = _messenger(payload), _wait(ctx, payload)
+    command, stopped = payload.get("command"), payload.get("stopped_command")
+    if not (isinstance(command, str) and isinstance(stopped, str)):
+        text = t._(
+            "⚠️ %(messenger)s wants the bot to solve a captcha before it sends more messages. "
+            "Until then reminders and announcements there wait about %(wait)s.",
+            messenger=messenger,
+            wait=wait,
+        )
+        return [Reply(text)]
+    text = t._(
+        "⚠️ %(messenger)s wants the bot to solve a captcha before it sends more messages. "
+        "Until then reminders and announcements there wait about %(wait)s. To send sooner, "
+        "open %(link)s, solve the captcha, copy the address of the link “Open Signal” (it "
+        "starts with signalcaptcha://) and run this on the bot's server, with that address "
+        "in place of CAPTCHA:\n%(command)s\nIf signal-cli's daemon is stopped, run this "
+        "instead:\n%(stopped_command)s",
+        messenger=messenger,
+        wait=wait,
+        link="https://signalcaptchas.org/challenge/generate.html",
+        command=command,
+        stopped_command=stopped,
     )
     return [Reply(text)]

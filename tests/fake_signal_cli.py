@@ -179,39 +179,68 @@ def _data_message(
             for i in range(attachments)
         ]
     if group_id is not None:
-        data["groupInfo"] = {
-            "groupId": group_id,
-            "groupName": "Nachbarschaft Innenstadt-West",
-            "revision": 4,
-            "type": "DELIVER",
-        }
+        data["groupInfo"] = group_info(group_id)
     return data
 
 
-def receipt_envelope(uuid: str, *, number: str | None = None) -> dict[str, Any]:
-    """Return a delivery receipt envelope: no dataMessage, nothing to answer."""
+def group_info(group_id: str, *, update: bool = False) -> dict[str, Any]:
+    """Return a data message's group, as JsonGroupInfo writes it (every field, always).
+
+    `groupId` is the group's id in base64, `type` "UPDATE" for a change of the group (members,
+    name, settings) and "DELIVER" for a message to it.
+    """
+    return {
+        "groupId": group_id,
+        "groupName": "Nachbarschaft Innenstadt-West",
+        "revision": 5 if update else 4,
+        "type": "UPDATE" if update else "DELIVER",
+    }
+
+
+def group_update_envelope(uuid: str, group_id: str) -> dict[str, Any]:
+    """Return what signal-cli prints when someone changed a group: no text, type UPDATE."""
+    sent = _now_ms()
+    data = {**_data_message(sent, None), "groupInfo": group_info(group_id, update=True)}
+    return _envelope(uuid, None, "Resident", sent, dataMessage=data)
+
+
+def receipt_envelope(
+    uuid: str, *, number: str | None = None, kind: str = "delivery"
+) -> dict[str, Any]:
+    """Return a receipt envelope (`kind` delivery, read or viewed): nothing to answer.
+
+    JsonReceiptMessage: `when`, one flag per kind of receipt, and the timestamps of the
+    messages it is about; no dataMessage beside it.
+    """
     sent = _now_ms()
     receipt = {
         "when": sent,
-        "isDelivery": True,
-        "isRead": False,
-        "isViewed": False,
+        "isDelivery": kind == "delivery",
+        "isRead": kind == "read",
+        "isViewed": kind == "viewed",
         "timestamps": [sent - 1000],
     }
     return _envelope(uuid, number, "Resident", sent, receiptMessage=receipt)
 
 
-def typing_envelope(uuid: str) -> dict[str, Any]:
-    """Return a typing indicator envelope."""
+def typing_envelope(
+    uuid: str, *, action: str = "STARTED", group_id: str | None = None
+) -> dict[str, Any]:
+    """Return a typing indicator envelope (`action` STARTED or STOPPED).
+
+    JsonTypingMessage: `action`, `timestamp`, and `groupId` only for typing in a group.
+    """
     sent = _now_ms()
-    return _envelope(
-        uuid, None, "Resident", sent, typingMessage={"action": "STARTED", "timestamp": sent}
-    )
+    typing: dict[str, Any] = {"action": action, "timestamp": sent}
+    if group_id is not None:
+        typing["groupId"] = group_id
+    return _envelope(uuid, None, "Resident", sent, typingMessage=typing)
 
 
 def _envelope(
     uuid: str, number: str | None, name: str, sent: int, **content: Any
 ) -> dict[str, Any]:
+    # JsonMessageEnvelope: these eight always; one of the message kinds beside them.
     return {
         # `source` is deprecated: the number when known, else the ACI.
         "source": number or uuid,

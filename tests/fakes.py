@@ -37,8 +37,9 @@ class NoWaitPacer:
     """A pacer that never sleeps, for tests that check order and outcome, not speed."""
 
     interval = 0.0
+    paused = False
 
-    async def wait(self) -> None:
+    async def wait(self, *, through_pause: bool = False) -> None:
         return None
 
     def pause(self, seconds: float) -> None:

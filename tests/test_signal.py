@@ -6,14 +6,15 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
 import signal as signal_module
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -28,10 +29,11 @@ from bot.config import SettingsError, load_settings
 from bot.delivery import DeliveryWorker
 from bot.i18n import RLM
 from bot.messages import Attachment, Button, Incoming, Place, Reply
+from bot.scheduler import Jobs
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
 from bot.transports.signal import RateLimiter, SignalTransport, render_messages
-from db.engine import session_scope
-from db.models import OutboxMessage, OutboxStatus, User
+from db.engine import make_engine, session_scope
+from db.models import Event, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue_many
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
@@ -42,6 +44,7 @@ from tests.fake_signal_cli import (
     FakeSignalCli,
     data_envelope,
     edit_envelope,
+    group_update_envelope,
     receipt_envelope,
     sync_sent_envelope,
     typing_envelope,
@@ -206,16 +209,23 @@ async def test_a_hidden_number_works_and_is_never_stored(
     assert "+49" not in stored
 
 
-async def test_receipts_and_typing_are_not_answered(
-    fake: FakeSignalCli, signal: SignalTransport
+async def test_receipts_typing_and_group_changes_are_not_answered(
+    fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     quiet = new_aci()
+    group = base64.b64encode(b"another-group-id-of-32-bytes!!!!").decode()
     fake.receive(receipt_envelope(quiet, number="+4917600000001"))
+    fake.receive(receipt_envelope(quiet, kind="read"))
     fake.receive(typing_envelope(quiet))
-    # Notifications are handled in order: once this is answered, the two above were seen.
+    fake.receive(typing_envelope(quiet, action="STOPPED"))
+    fake.receive(typing_envelope(quiet, group_id=group))
+    fake.receive(group_update_envelope(quiet, group))
+    # Notifications are handled in order: once this is answered, those above were seen.
     await Person(fake).say("start")
-    assert fake.delivered_to(quiet) == []
+    assert fake.delivered_to(quiet) == fake.delivered_to(group) == []
     assert all(quiet not in str(call.params) for call in fake.calls)
+    assert all(group not in str(call.params) for call in fake.calls)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_messages_to_another_account_of_the_daemon_are_not_ours(
@@ -381,6 +391,26 @@ async def test_proactive_sends_are_paced(app: App, fake: FakeSignalCli) -> None:
     assert max(times) - min(times) >= (len(people) - 1) / rate - 0.02
 
 
+async def test_after_a_rate_limit_proactive_sends_go_at_half_the_pace(
+    app: App, fake: FakeSignalCli
+) -> None:
+    rate = 20.0
+    async with running(make_transport(app, fake, rate=rate)) as transport:
+
+        async def spacing() -> float:
+            before = len(fake.calls_of("send"))
+            for _ in range(6):
+                await transport.send(new_aci(), [Reply("Erinnerung")])
+            times = [call.at for call in fake.calls_of("send")[before:]]
+            return (times[-1] - times[0]) / (len(times) - 1)
+
+        assert await spacing() < 1.5 / rate
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        assert await spacing() >= 2 / rate - 0.005
+
+
 async def test_answers_go_before_waiting_proactive_sends() -> None:
     limiter = RateLimiter(200.0)
     order: list[str] = []
@@ -512,6 +542,63 @@ async def test_a_notice_is_retried_after_a_network_failure_and_as_an_upload_limi
     assert len(fake.calls_of("send")) == 3
 
 
+async def test_a_reminder_is_retried_after_a_network_failure_and_as_an_upload_limit_says(
+    app: App, clock: FakeClock, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    t = app.translations.get("de")
+    person = Person(fake)
+    text = await person.say("start")
+    text = await person.say(number_of(text, "Deutsch"))
+    await person.say(number_of(text, t.pgettext("button", "✅ I agree")))
+    text = await person.say("/events")
+    text = await person.say(number_of(text, "Demokratie-Café"))
+    text = await person.say(number_of(text, t.pgettext("button", "✋ I'm going")))
+    assert t._("You are going.") in text
+    answers = len(fake.delivered_to(person.aci))
+    with session_scope(app.engine) as session:
+        cafe = next(e for e in session.exec(select(Event)).all() if "Demokratie-Café" in e.title)
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=signal,
+        clock=clock,
+        rate=1000,
+        max_attempts=5,
+        pacer=NoWaitPacer(),
+    )
+    jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
+    clock.advance(cafe.starts_at - timedelta(hours=24) - clock.now() + timedelta(minutes=1))
+    assert jobs.queue_due() == 1
+
+    def reminder() -> OutboxMessage:
+        with session_scope(app.engine) as session:
+            return session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).one()
+
+    # A network blip (SendCommand's IOException, -32603 with data null): back-off, counted.
+    fake.fail_next("send", -32603)
+    await worker.deliver_due()
+    row = reminder()
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
+    backoff = row.next_attempt_at - clock.now()
+    assert timedelta(seconds=24) <= backoff <= timedelta(seconds=36)
+    clock.advance(backoff)
+    # An upload rate limit: a minute, as for a limit without a hint, and not counted.
+    fake.fail_next("send", -32603, UPLOAD_RATE_LIMITED)
+    await worker.deliver_due()
+    row = reminder()
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.PENDING, 1, "rate limited")
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=60)
+    clock.advance(timedelta(seconds=59))
+    await worker.deliver_due()
+    assert len(fake.delivered_to(person.aci)) == answers
+    clock.advance(timedelta(seconds=2))
+    await worker.deliver_due()
+    assert reminder().status == OutboxStatus.SENT
+    [sent] = fake.delivered_to(person.aci)[answers:]
+    assert "Demokratie-Café" in sent.text and "Königstraße" in sent.text
+    assert re.search(r"^1\) ", sent.text, re.M), sent.text  # its buttons, as numbers
+    assert len(fake.calls_of("send")) == answers + 3
+
+
 async def test_an_empty_attachment_is_left_out_before_sending(
     fake: FakeSignalCli, signal: SignalTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -555,6 +642,186 @@ async def test_a_proof_required_challenge_names_its_token_and_waits_as_told(
     assert any("5f1c9a2e-challenge" in r.getMessage() for r in caplog.records)
 
 
+@pytest.fixture
+def admins() -> tuple[str, str]:
+    """The ACIs of two admins on Signal (ADMIN_IDS), one German, one Arabic."""
+    return new_aci(), new_aci()
+
+
+@pytest.fixture
+def admin_app(db_path: Path, clock: FakeClock, admins: tuple[str, str]) -> Iterator[App]:
+    settings = make_settings(db_path, admin_ids=",".join(f"signal:{aci}" for aci in admins))
+    application = App(settings, clock=clock)
+    yield application
+    application.close()
+
+
+async def onboard(fake: FakeSignalCli, app: App, aci: str, language: str) -> None:
+    person = Person(fake)
+    person.aci = aci
+    text = await person.say("start")
+    text = await person.say(number_of(text, language))
+    t = app.translations.get({"Deutsch": "de", "العربية": "ar"}[language])
+    await person.say(number_of(text, t.pgettext("button", "✅ I agree")))
+
+
+def delivery_worker(app: App, clock: FakeClock, transport: SignalTransport) -> DeliveryWorker:
+    return DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=5,
+        pacer=NoWaitPacer(),
+    )
+
+
+def queued(app: App, kind: str) -> list[OutboxMessage]:
+    with session_scope(app.engine) as session:
+        return list(session.exec(select(OutboxMessage).where(OutboxMessage.kind == kind)).all())
+
+
+async def test_a_proof_required_challenge_reaches_the_admins_once_in_their_language(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, arabic = admins
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        await onboard(fake, app, arabic, "العربية")
+        told = {aci: len(fake.delivered_to(aci)) for aci in admins}
+        people = [new_aci() for _ in range(3)]
+        for aci in people:
+            fake.recipient_results[aci] = "RATE_LIMIT_FAILURE"
+        fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+        fake.retry_after_seconds = 86400
+        for aci in people:
+            with pytest.raises(RetryLater):
+                await transport.send(aci, [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_challenge")) == 2, what="the notices")
+        await delivery_worker(app, clock, transport).deliver_due()
+        # Another challenge later is news again; the same one is not.
+        fake.challenge_token = "0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
+        with pytest.raises(RetryLater):
+            await transport.send(people[0], [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_challenge")) == 4, what="new notices")
+    assert not queued(app, "send_limit"), "a challenge is not told twice as a rate limit too"
+    [notice] = fake.delivered_to(german)[told[german] :]
+    de = app.translations.get("de")
+    assert notice.text.startswith("⚠️ Signal ")
+    assert de.duration(timedelta(days=1)) in notice.text
+    assert "https://signalcaptchas.org/challenge/generate.html" in notice.text
+    lines = notice.text.split("\n")
+    request = json.loads(lines[1].split("'")[1])
+    assert request["method"] == "submitRateLimitChallenge"
+    assert request["params"] == {
+        "account": fake.account,
+        "challenge": "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f",
+        "captcha": "CAPTCHA",
+    }
+    assert lines[1].endswith(f"| nc {fake.host} {fake.port}")
+    assert lines[3] == (
+        f"signal-cli -a {fake.account} submitRateLimitChallenge "
+        "--challenge 5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f --captcha CAPTCHA"
+    )
+    [in_arabic] = fake.delivered_to(arabic)[told[arabic] :]
+    assert in_arabic.text != notice.text and "submitRateLimitChallenge" in in_arabic.text
+    assert all(line.startswith(RLM) for line in in_arabic.text.split("\n") if line)
+    assert app.translations.get("ar").duration(timedelta(days=1)) in in_arabic.text
+
+
+async def test_the_admins_notice_goes_out_while_everything_else_waits_out_the_limit(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, _ = admins
+    people = [new_aci() for _ in range(3)]
+    now = clock.now()
+    with session_scope(app.engine) as session:
+        for aci in people:
+            user = User(
+                transport="signal",
+                external_id=aci,
+                locale="de",
+                consent_at=now,
+                created_at=now,
+                last_seen_at=now,
+            )
+            session.add(user)
+            session.flush()
+            report = {"delivered": 3, "blocked": 0, "failed": 0}
+            key = f"r:{aci}"
+            enqueue_many(
+                session,
+                [NewMessage(user=user, kind="broadcast_report", dedupe_key=key, payload=report)],
+                now=now,
+            )
+    fake.recipient_results[people[0]] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+    fake.retry_after_seconds = 86400
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        told = len(fake.delivered_to(german))
+        # A real pacer: the limit's pause holds every other notice for a day.
+        worker = DeliveryWorker(
+            conversation=app.conversation,
+            transport=transport,
+            clock=clock,
+            rate=1000,
+            max_attempts=5,
+        )
+        await asyncio.wait_for(worker.deliver_due(), 5)
+        await wait_until(lambda: bool(queued(app, "send_challenge")), what="the admin's notice")
+        await asyncio.wait_for(worker.deliver_due(), 5)
+    [notice] = fake.delivered_to(german)[told:]
+    assert "submitRateLimitChallenge" in notice.text
+    assert [len(fake.delivered_to(aci)) for aci in people] == [0, 0, 0]
+    rows = queued(app, "broadcast_report")
+    assert {row.status for row in rows} == {OutboxStatus.PENDING}
+    assert len(fake.calls_of("send")) == told + 2  # the limited one, then the admin's notice
+
+
+async def test_the_admins_hear_once_when_a_rate_limit_begins(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    app = admin_app
+    german, _ = admins
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        told = len(fake.delivered_to(german))
+        for _ in range(3):
+            fake.fail_next("send", -5)
+            with pytest.raises(RetryLater):
+                await transport.send(new_aci(), [Reply("Erinnerung")])
+        await wait_until(lambda: bool(queued(app, "send_limit")), what="the notice")
+        await asyncio.sleep(0.05)
+        assert len(queued(app, "send_limit")) == 1, "only the admin who wrote to the bot"
+        worker = delivery_worker(app, clock, transport)
+        await worker.deliver_due()
+        [notice] = fake.delivered_to(german)[told:]
+        de = app.translations.get("de")
+        assert notice.text == de._(
+            "⚠️ %(messenger)s is limiting how many messages the bot may send. Reminders and "
+            "announcements there wait about %(wait)s and then go out more slowly.",
+            messenger="Signal",
+            wait=de.duration(timedelta(seconds=60)),
+        )
+        # It lifts, and comes back within the hour: the same episode, told already.
+        await transport.send(new_aci(), [Reply("Erinnerung")])
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        await asyncio.sleep(0.1)
+        assert len(queued(app, "send_limit")) == 1
+        # Two hours later it is news again.
+        clock.advance(timedelta(hours=2))
+        await transport.send(new_aci(), [Reply("Erinnerung")])
+        fake.fail_next("send", -5)
+        with pytest.raises(RetryLater):
+            await transport.send(new_aci(), [Reply("Erinnerung")])
+        await wait_until(lambda: len(queued(app, "send_limit")) == 2, what="the second notice")
+
+
 async def test_answers_in_any_order_reach_the_request_they_belong_to(
     fake: FakeSignalCli, signal: SignalTransport
 ) -> None:
@@ -577,6 +844,35 @@ async def test_answers_in_any_order_reach_the_request_they_belong_to(
     typing = await signal.client.call("sendTyping", {"recipient": [people[0]]})
     assert set(typing) == {"timestamp", "results"}
     assert typing["results"][0]["type"] == "SUCCESS"
+
+
+async def test_conversations_and_reminders_while_the_daemon_answers_out_of_order(
+    app: App, fake: FakeSignalCli, signal: SignalTransport
+) -> None:
+    # signal-cli answers each request on its own thread: three people talk, typing
+    # indicators and reminders go out, and the answers overtake one another.
+    fake.answer_delay = 0.05
+    signal.typing_after = 0.0  # every answer is preceded by a typing indicator as well
+
+    async def visit(person: Person) -> str:
+        text = await person.say("start")
+        text = await person.say(number_of(text, "English"))
+        text = await person.say(number_of(text, "I agree"))
+        text = await person.say("/events")
+        return await person.say(number_of(text, "Democracy Café"))
+
+    people = [Person(fake) for _ in range(3)]
+    reminded = [new_aci() for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(visit(person) for person in people),
+        *(signal.send(aci, [Reply(f"Reminder for {aci}")]) for aci in reminded),
+    )
+    assert all("When:" in text and "Königstraße" in text for text in outcomes[:3])
+    assert all(len(fake.delivered_to(person.aci)) == 5 for person in people)
+    assert all(fake.delivered_to(aci)[0].text == f"Reminder for {aci}" for aci in reminded)
+    call_ids = [call.id for call in fake.calls]
+    assert [i for i in fake.answered if i in call_ids] != call_ids, "answered in order"
+    assert fake.calls_of("sendTyping")
 
 
 async def test_an_unregistered_recipient_is_gone_and_inactive(
@@ -937,6 +1233,68 @@ async def test_engagebot_run_answers_everything_it_took_before_sigterm(
     assert b"cut short" not in log
 
 
+async def test_engagebot_run_tells_an_admin_of_a_captcha_challenge(
+    tmp_path: Path, migrated_demo: Path, fake: FakeSignalCli
+) -> None:
+    database = tmp_path / "bot.db"
+    shutil.copyfile(migrated_demo, database)
+    admin, limited = new_aci(), new_aci()
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with session_scope(engine) as session:
+            now = datetime.now(UTC)
+            users = {}
+            for aci in (admin, limited):
+                users[aci] = User(
+                    transport="signal",
+                    external_id=aci,
+                    locale="de",
+                    consent_at=now,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+                session.add(users[aci])
+            session.flush()
+            report = {"delivered": 3, "blocked": 0, "failed": 0}
+            message = NewMessage(
+                user=users[limited], kind="broadcast_report", dedupe_key="r:1", payload=report
+            )
+            enqueue_many(session, [message], now=now)
+    finally:
+        engine.dispose()
+    fake.recipient_results[limited] = "RATE_LIMIT_FAILURE"
+    fake.challenge_token = "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f"
+    fake.retry_after_seconds = 86400
+    environment = bot_environment(
+        database,
+        SIGNAL_ACCOUNT=fake.account,
+        SIGNAL_CLI_ENDPOINT=f"tcp://{fake.host}:{fake.port}",
+        ADMIN_IDS=f"signal:{admin}",
+    )
+    bot = await asyncio.create_subprocess_exec(
+        ENGAGEBOT,
+        "run",
+        env=environment,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_until(lambda: bool(fake.delivered_to(admin)), timeout=15, what="the notice")
+        await asyncio.sleep(0.5)  # nothing more comes
+        bot.send_signal(signal_module.SIGTERM)
+        _, log = await asyncio.wait_for(bot.communicate(), 15)
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+    assert bot.returncode == 0, log.decode()
+    [notice] = fake.delivered_to(admin)
+    assert "submitRateLimitChallenge" in notice.text and "signalcaptchas.org" in notice.text
+    assert fake.delivered_to(limited) == []
+    assert len(fake.calls_of("send")) == 2
+
+
 # -- rendering and settings --------------------------------------------------------------------
 
 
@@ -1012,14 +1370,18 @@ def test_paragraphs_are_kept_whole_when_they_fit() -> None:
     assert render_messages([Reply("ж" * 2500)])[0].text == "ж" * 1000  # no space at all
 
 
-async def test_a_long_russian_reminder_goes_without_a_long_text_upload(
-    fake: FakeSignalCli, signal: SignalTransport
+@pytest.mark.parametrize("line", [CYRILLIC_LINE, ARABIC_LINE], ids=["cyrillic", "arabic"])
+async def test_a_long_reminder_goes_without_a_long_text_upload(
+    fake: FakeSignalCli, signal: SignalTransport, line: str
 ) -> None:
     aci = new_aci()
-    text = "\n\n".join(["\n".join([CYRILLIC_LINE] * 10)] * 4)  # about 1,900 characters
+    text = "\n\n".join(["\n".join([line] * 10)] * 4)  # about 1,900 characters
+    assert 1800 < len(text) < 2000 and utf8_size(text) > 3000
     await signal.send(aci, [Reply(text)])
     sent = fake.delivered_to(aci)
+    # The daemon would have cut a longer body and uploaded the whole text as a file.
     assert len(sent) == 2 and all(not d.attachments for d in sent)
+    assert all(utf8_size(d.text) < 2000 for d in sent)
     assert "\n\n".join(d.text for d in sent) == text
 
 

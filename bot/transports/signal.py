@@ -68,6 +68,8 @@ INTERNAL_ERROR = -32603
 # What a person can send that is not text, as JsonDataMessage names it.
 _UNREADABLE = ("attachments", "sticker", "contacts", "pollCreate", "payment")
 
+# A challenge token as Signal hands them out (a UUID); anything else stays out of a command line.
+_PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # An account configured by its ACI rather than its number.
 _ACI = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
@@ -82,6 +84,9 @@ DEFAULT_RETRY_AFTER = 60.0
 # the whole text uploaded as a `text/x-signal-plain` attachment (ManagerImpl.applyMessage), an
 # upload that can fail or be rate limited on its own. Every message we send stays within it.
 MAX_MESSAGE_BYTES = 2000
+# After a rate limit lifts, the bot's own sends go at half the pace for this long: Signal's
+# limits are unpublished, and a limit met again soon may come with a captcha.
+SLOW_AFTER_LIMIT = 3600.0
 # Incoming envelopes are small, but a group's metadata or a long text can make a long line.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -663,6 +668,12 @@ class SignalTransport:
     _learning: asyncio.Task[None] | None = field(default=None, init=False)
     # Notifications that came before we knew our number, in order.
     _held: list[dict[str, Any]] = field(default_factory=list, init=False)
+    # Captcha challenges reported to the core, and whether a rate limit was (until a send
+    # gets through again).
+    _challenges: set[str] = field(default_factory=set, init=False)
+    _limited: bool = field(default=False, init=False)
+    # Until when (time.monotonic()) proactive sends go at half the pace, after a rate limit.
+    _slow_until: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         if self.receive_mode not in RECEIVE_MODES:
@@ -1021,9 +1032,88 @@ class SignalTransport:
         # daemon ignores it (the man page is silent; the daemon reads only known parameters).
         params["account"] = self.account
         await self.limiter.acquire(urgent=urgent)
+        if not urgent and time.monotonic() < self._slow_until:
+            # After a rate limit, what the bot sends on its own takes two turns: half the pace.
+            await self.limiter.acquire(urgent=False)
         try:
             result = await self.client.call("send", params)
         except (SignalRpcError, DaemonUnavailable) as exc:
-            raise delivery_error(exc) from exc
-        if target.group_id is None and (failure := failure_of(_send_results(result))):
+            failure = delivery_error(exc)
+            if isinstance(exc, SignalRpcError):
+                self._note_limits(_send_results(exc.data), failure)
+            raise failure from exc
+        results = _send_results(result)
+        failure = failure_of(results) if target.group_id is None else None
+        self._note_limits(results, failure)
+        if failure is not None:
             raise failure
+
+    def _note_limits(self, results: list[dict[str, Any]], failure: DeliveryError | None) -> None:
+        """Report each new captcha challenge, and the start of a rate limit, to the core.
+
+        The core tells the admins (in their language); here we only keep count of what was
+        reported: a challenge once per token, a rate limit once until a send gets through.
+        """
+        challenged = False
+        for result in results:
+            token = result.get("token")
+            if result.get("type") != "RATE_LIMIT_FAILURE" or not token:
+                continue
+            challenged = True
+            if str(token) not in self._challenges:
+                self._challenges.add(str(token))
+                self._report(_retry_after([result]), str(token))
+        if not isinstance(failure, RetryLater):
+            if failure is None:
+                self._limited = False  # it got through: the next limit is news again
+            return
+        self._slow_until = max(
+            self._slow_until, time.monotonic() + failure.retry_after + SLOW_AFTER_LIMIT
+        )
+        if not self._limited:
+            self._limited = True
+            if not challenged:
+                self._report(failure.retry_after, None)
+
+    def _report(self, retry_after: float, challenge: str | None) -> None:
+        if self._cut_off:
+            return
+        commands = self._solving(challenge) if challenge is not None else None
+        report = self.conversation.report_send_limit
+
+        async def tell() -> None:
+            try:
+                await self.conversation.run_db(report, self.name, retry_after, challenge, commands)
+            except Exception:
+                log.exception("could not queue the admins' notice of Signal's limit")
+
+        task = asyncio.create_task(tell())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _solving(self, token: str) -> tuple[str, str] | None:
+        """What solves a captcha challenge: through the running daemon, and with it stopped.
+
+        The daemon holds the account's files locked, so a second signal-cli cannot use them
+        while it runs; the daemon takes the same command as a request (its JSON-RPC command
+        handler runs SubmitRateLimitChallengeCommand with `challenge` and `captcha`).
+        """
+        if not _PLAIN_TOKEN.match(token):
+            return None  # nothing we would put in a shell command line
+        request = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "submitRateLimitChallenge",
+                "params": {"account": self.account, "challenge": token, "captcha": "CAPTCHA"},
+            },
+            separators=(",", ":"),
+        )
+        through_daemon = f"echo '{request}' | nc {self.host} {self.port}"
+        # signal-cli's -a takes the number; named by its ACI, we may have learned it.
+        number = next(iter(self._numbers)) if self._numbers and len(self._numbers) == 1 else None
+        stopped = (
+            f"signal-cli -a {number or self.account} submitRateLimitChallenge --challenge {token} "
+            "--captcha CAPTCHA"
+        )
+        return through_daemon, stopped
