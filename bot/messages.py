@@ -70,7 +70,8 @@ class Reply:
     """One message to show: text, rows of buttons, and optionally a place or attachments.
 
     `replace` asks a messenger that can edit messages to edit the one whose button was pressed
-    instead of sending a new message (paging, sub-menus).
+    instead of sending a new message (paging, sub-menus). A `literal` reply is shown exactly as
+    written, never given direction marks: a command or code that must work when copied.
     """
 
     text: str
@@ -79,6 +80,7 @@ class Reply:
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
     replace: bool = False
     rtl: bool = False
+    literal: bool = False
 
     def flat_buttons(self) -> list[Button]:
         """Return the buttons in reading order; a typed number n presses the n-th of these."""
@@ -105,6 +107,7 @@ def replies_to_json(replies: list[Reply]) -> list[dict[str, Any]]:
             ],
             "replace": reply.replace,
             "rtl": reply.rtl,
+            "literal": reply.literal,
         }
         for reply in replies
     ]
@@ -125,6 +128,7 @@ def replies_from_json(data: list[dict[str, Any]]) -> list[Reply]:
             ),
             replace=item["replace"],
             rtl=item["rtl"],
+            literal=item.get("literal", False),  # answers kept before the field existed
         )
         for item in data
     ]

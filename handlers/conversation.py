@@ -453,7 +453,7 @@ class Conversation:
 
     @staticmethod
     def _finish(reply: Reply, t: Translator) -> Reply:
-        if not t.rtl:
+        if not t.rtl or reply.literal:
             return reply
         rows = tuple(
             tuple(Button(t.directed(b.label), b.action) for b in row) for row in reply.buttons

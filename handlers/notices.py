@@ -384,13 +384,13 @@ def send_challenge(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "⚠️ %(messenger)s wants the bot to solve a captcha before it sends more messages. "
         "Until then reminders and announcements there wait about %(wait)s. To send sooner, "
         "open %(link)s, solve the captcha, copy the address of the link “Open Signal” (it "
-        "starts with signalcaptcha://) and run this on the bot's server, with that address "
-        "in place of CAPTCHA:\n%(command)s\nIf signal-cli's daemon is stopped, run this "
-        "instead:\n%(stopped_command)s",
+        "starts with signalcaptcha://) and run the first command of the next message on the "
+        "bot's server, with that address in place of CAPTCHA. If signal-cli's daemon is "
+        "stopped, run the second one instead.",
         messenger=messenger,
         wait=wait,
         link="https://signalcaptchas.org/challenge/generate.html",
-        command=command,
-        stopped_command=stopped,
     )
-    return [Reply(text)]
+    # The commands go in a message of their own, without direction marks, so that they can be
+    # copied into a shell as they are, also from an Arabic or Farsi chat.
+    return [Reply(text), Reply(f"{command}\n\n{stopped}", literal=True)]

@@ -706,27 +706,29 @@ async def test_a_proof_required_challenge_reaches_the_admins_once_in_their_langu
             await transport.send(people[0], [Reply("Erinnerung")])
         await wait_until(lambda: len(queued(app, "send_challenge")) == 4, what="new notices")
     assert not queued(app, "send_limit"), "a challenge is not told twice as a rate limit too"
-    [notice] = fake.delivered_to(german)[told[german] :]
+    notice, commands = fake.delivered_to(german)[told[german] :]
     de = app.translations.get("de")
     assert notice.text.startswith("⚠️ Signal ")
     assert de.duration(timedelta(days=1)) in notice.text
     assert "https://signalcaptchas.org/challenge/generate.html" in notice.text
-    lines = notice.text.split("\n")
-    request = json.loads(lines[1].split("'")[1])
+    lines = commands.text.split("\n")
+    request = json.loads(lines[0].split("'")[1])
     assert request["method"] == "submitRateLimitChallenge"
     assert request["params"] == {
         "account": fake.account,
         "challenge": "5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f",
         "captcha": "CAPTCHA",
     }
-    assert lines[1].endswith(f"| nc {fake.host} {fake.port}")
-    assert lines[3] == (
+    assert lines[0].endswith(f"| nc {fake.host} {fake.port}")
+    assert lines[2] == (
         f"signal-cli -a {fake.account} submitRateLimitChallenge "
         "--challenge 5f1c9a2e-7d41-4b0a-9c3e-2a1b0c9d8e7f --captcha CAPTCHA"
     )
-    [in_arabic] = fake.delivered_to(arabic)[told[arabic] :]
-    assert in_arabic.text != notice.text and "submitRateLimitChallenge" in in_arabic.text
+    in_arabic, arabic_commands = fake.delivered_to(arabic)[told[arabic] :]
+    assert in_arabic.text != notice.text
     assert all(line.startswith(RLM) for line in in_arabic.text.split("\n") if line)
+    # The commands reach an Arabic reader exactly as a German one: no mark breaks them in a shell.
+    assert arabic_commands.text == commands.text
     assert app.translations.get("ar").duration(timedelta(days=1)) in in_arabic.text
 
 
@@ -773,12 +775,13 @@ async def test_the_admins_notice_goes_out_while_everything_else_waits_out_the_li
         await asyncio.wait_for(worker.deliver_due(), 5)
         await wait_until(lambda: bool(queued(app, "send_challenge")), what="the admin's notice")
         await asyncio.wait_for(worker.deliver_due(), 5)
-    [notice] = fake.delivered_to(german)[told:]
-    assert "submitRateLimitChallenge" in notice.text
+    notice, commands = fake.delivered_to(german)[told:]
+    assert "signalcaptchas.org" in notice.text
+    assert "submitRateLimitChallenge" in commands.text
     assert [len(fake.delivered_to(aci)) for aci in people] == [0, 0, 0]
     rows = queued(app, "broadcast_report")
     assert {row.status for row in rows} == {OutboxStatus.PENDING}
-    assert len(fake.calls_of("send")) == told + 2  # the limited one, then the admin's notice
+    assert len(fake.calls_of("send")) == told + 3  # the limited one, then the admin's notice
 
 
 async def test_the_admins_hear_once_when_a_rate_limit_begins(
@@ -1280,7 +1283,7 @@ async def test_engagebot_run_tells_an_admin_of_a_captcha_challenge(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await wait_until(lambda: bool(fake.delivered_to(admin)), timeout=15, what="the notice")
+        await wait_until(lambda: len(fake.delivered_to(admin)) == 2, timeout=15, what="the notice")
         await asyncio.sleep(0.5)  # nothing more comes
         bot.send_signal(signal_module.SIGTERM)
         _, log = await asyncio.wait_for(bot.communicate(), 15)
@@ -1289,10 +1292,10 @@ async def test_engagebot_run_tells_an_admin_of_a_captcha_challenge(
             bot.kill()
             await bot.wait()
     assert bot.returncode == 0, log.decode()
-    [notice] = fake.delivered_to(admin)
-    assert "submitRateLimitChallenge" in notice.text and "signalcaptchas.org" in notice.text
+    notice, commands = fake.delivered_to(admin)
+    assert "signalcaptchas.org" in notice.text and "submitRateLimitChallenge" in commands.text
     assert fake.delivered_to(limited) == []
-    assert len(fake.calls_of("send")) == 2
+    assert len(fake.calls_of("send")) == 3
 
 
 # -- rendering and settings --------------------------------------------------------------------

@@ -454,7 +454,8 @@ def render_messages(replies: list[Reply]) -> list[SignalMessage]:
 
     Replies for one update are joined into one message, separated by blank lines: Signal has no
     message threads to keep apart, and every message counts against unpublished rate limits.
-    A reply too long for one message is split at paragraphs, else lines, else words; its
+    A literal reply (a command to copy) is a message of its own, since phones copy whole
+    messages. A reply too long for one message is split at paragraphs, else lines, else words; its
     attachments go with its last part.
     """
     with_buttons = [i for i, reply in enumerate(replies) if reply.buttons]
@@ -465,8 +466,12 @@ def render_messages(replies: list[Reply]) -> list[SignalMessage]:
     for index, reply in enumerate(replies):
         rendered = render_reply(reply, numbered=index == last_menu)
         parts = split_text(rendered.text) if rendered.text else []
-        for part in parts:
-            if texts and _utf8_size("\n\n".join([*texts, part])) > MAX_MESSAGE_BYTES:
+        alone = reply.literal or (index > 0 and replies[index - 1].literal)
+        for number, part in enumerate(parts):
+            starts_alone = alone and number == 0
+            if texts and (
+                starts_alone or _utf8_size("\n\n".join([*texts, part])) > MAX_MESSAGE_BYTES
+            ):
                 messages.append(SignalMessage("\n\n".join(texts), tuple(attachments)))
                 texts, attachments = [], []
             texts.append(part)
