@@ -41,11 +41,13 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def telegram_settings(db_path: Path, fake: FakeBotApi, **extra: Any) -> Settings:
+def telegram_settings(database: Path | str, fake: FakeBotApi, **extra: Any) -> Settings:
+    """Telegram settings on a SQLite file, or on a database URL."""
     # tests.conftest.make_settings pins telegram_bot_token to None, so build these here.
+    url = database if isinstance(database, str) and "://" in database else f"sqlite:///{database}"
     return load_settings(
         _env_file=None,
-        database_url=f"sqlite:///{db_path}",
+        database_url=url,
         telegram_bot_token=fake.token,
         telegram_api_base_url=fake.base_url,
         **extra,
