@@ -49,6 +49,8 @@ from tests.fake_signal_cli import (
 )
 from tests.fakes import NoWaitPacer
 
+pytestmark = pytest.mark.both_databases
+
 MAP_LINK = "https://www.openstreetmap.org/?mlat="
 
 
@@ -661,10 +663,10 @@ async def test_requests_in_flight_are_written_again_after_a_reconnect(
 
 
 async def test_engagebot_run_starts_signal_when_an_account_is_set(
-    db_path: Path, clock: FakeClock, fake: FakeSignalCli
+    database_url: str, clock: FakeClock, fake: FakeSignalCli
 ) -> None:
     settings = make_settings(
-        db_path,
+        database_url,
         signal_account=fake.account,
         signal_cli_endpoint=f"tcp://{fake.host}:{fake.port}",
     )
