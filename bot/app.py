@@ -35,6 +35,8 @@ class App:
             busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
             lock_timeout_ms=self.settings.database_lock_timeout_ms,
             statement_timeout_ms=self.settings.database_statement_timeout_ms,
+            pool_size=self.settings.database_pool_size,
+            max_overflow=self.settings.database_max_overflow,
         )
         self.translations = Translations(self.settings.tz, self.settings.default_locale)
         self.conversation = Conversation(

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # PostgreSQL: how long a statement waits for a lock, and runs at all (0: no limit).
     database_lock_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     database_statement_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
+    # PostgreSQL: connections each process keeps open, and how many more it may open when busy.
+    database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_max_overflow: int = Field(default=10, ge=0, le=100)
     log_level: str = "INFO"
     # Signal through signal-cli's JSON-RPC daemon; enabled when SIGNAL_ACCOUNT is set.
     signal_account: str | None = None

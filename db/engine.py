@@ -59,6 +59,8 @@ def make_engine(
     busy_timeout_ms: int = 5000,
     lock_timeout_ms: int = 5000,
     statement_timeout_ms: int = 30_000,
+    pool_size: int = 5,
+    max_overflow: int = 10,
 ) -> Engine:
     """Create the engine; on SQLite turn on WAL, foreign keys and the busy timeout.
 
@@ -66,6 +68,7 @@ def make_engine(
     statement for at most `statement_timeout_ms` (0: no limit), so a table locked elsewhere
     ends in an OperationalError (the user hears "try again") instead of stalling the database
     thread; a pooled connection is pinged before use, so one the server dropped is replaced.
+    The pool keeps `pool_size` connections and opens up to `max_overflow` more when busy.
     """
     check_sqlite_location(url)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
@@ -75,7 +78,7 @@ def make_engine(
         # The async transports hand database work to worker threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
     if is_postgresql:
-        kwargs["pool_pre_ping"] = True
+        kwargs.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
     target = make_url(url)
     if target.drivername == "postgresql":
         # SQLAlchemy's default for postgresql:// is psycopg2; the postgresql extra installs psycopg.

@@ -2,10 +2,12 @@
 
 Rows are claimed in one short transaction, sent with no transaction open, and their outcome is
 recorded in another. Only the process that holds a messenger's delivery lock (db/locks.py)
-claims that messenger's rows, and a claim is a compare-and-set on the status, so two senders can
-never both take a row. A crash between claim and send leaves the row `sending`; the next holder
-of the lock puts such rows back in the queue when it takes over, so at most the messages in
-flight at a crash can arrive twice.
+claims that messenger's rows, and a claim cannot take a row twice even without that lock: on
+PostgreSQL the candidates are locked with `FOR UPDATE SKIP LOCKED` (a second claimer passes over
+rows another has locked and takes the next ones, without waiting), on SQLite (one writer at a
+time) the claim is a compare-and-set on the status. A crash between claim and send leaves the
+row `sending`; the next holder of the lock puts such rows back in the queue when it takes over,
+so at most the messages in flight at a crash can arrive twice.
 
 Rows wait in two lanes: conversation-bound notices (reminders, promotions, answers to people,
 event changes) are claimed before bulk ones (announcements, news), so a large announcement
@@ -179,8 +181,9 @@ def claim_due(
     """Mark up to `limit` due rows of one transport as being sent and return their ids.
 
     Conversation-bound rows come first, then bulk ones, each oldest first; only those of
-    `kinds` when given. The claim is a compare-and-set: only rows still pending are taken,
-    whatever else runs at the same time.
+    `kinds` when given. On PostgreSQL the candidates are locked as they are chosen, skipping rows
+    another transaction holds; the update is a compare-and-set on both databases: only rows still
+    pending are taken.
     """
     query = select(OutboxMessage.id).where(
         OutboxMessage.status == OutboxStatus.PENDING,
@@ -189,13 +192,14 @@ def claim_due(
     )
     if kinds is not None:
         query = query.where(col(OutboxMessage.kind).in_(sorted(kinds)))
-    candidates = list(
-        session.exec(
-            query.order_by(
-                col(OutboxMessage.lane), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)
-            ).limit(limit)
-        ).all()
-    )
+    query = query.order_by(
+        col(OutboxMessage.lane), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)
+    ).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # Without it a second claimer would wait for the first one's row locks (up to the lock
+        # timeout) and then find those rows taken: nothing to send, after a stall.
+        query = query.with_for_update(skip_locked=True)
+    candidates = list(session.exec(query).all())
     if not candidates:
         return []
     claimed = set(

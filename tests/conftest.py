@@ -1,4 +1,10 @@
-"""Shared fixtures: settings on a temporary SQLite file, an injected clock, a migrated database."""
+"""Shared fixtures: settings on a temporary SQLite file, an injected clock, a migrated database.
+
+A module marked `both_databases` runs each test on SQLite and, when TEST_DATABASE_URL names a
+PostgreSQL server, once more on PostgreSQL: the `app`, `empty_app` and `database_url` fixtures
+then give a database of the test's own on that server. A test about SQLite itself says so with
+`@pytest.mark.sqlite_only("why")` and is skipped there.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +27,32 @@ from bot.config import Settings, load_settings
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-def make_settings(db_path: Path, **overrides: object) -> Settings:
+def make_settings(database: Path | str, **overrides: object) -> Settings:
+    """Test settings on a SQLite file, or on a database URL."""
     defaults: dict[str, object] = {"telegram_bot_token": None, "flood_burst": 1000}
-    return load_settings(
-        _env_file=None, database_url=f"sqlite:///{db_path}", **{**defaults, **overrides}
-    )
+    url = database if isinstance(database, str) and "://" in database else f"sqlite:///{database}"
+    return load_settings(_env_file=None, database_url=url, **{**defaults, **overrides})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_databases") is None:
+        return
+    if not os.environ.get("TEST_DATABASE_URL", "").strip():
+        return  # no server: SQLite only, and no skipped twin for every test
+    metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """Which database this test runs on: "sqlite", or "postgresql" (see `both_databases`)."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        marker = request.node.get_closest_marker("sqlite_only")
+        if marker is not None:
+            pytest.skip(f"about SQLite itself: {marker.args[0] if marker.args else ''}".strip())
+    return kind
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +79,30 @@ def db_path(tmp_path: Path, demo_template: Path) -> Path:
 
 
 @pytest.fixture
-def app(db_path: Path, clock: FakeClock) -> Iterator[App]:
+def database_url(database: str, request: pytest.FixtureRequest) -> str:
+    """The URL of this test's own copy of the migrated demo city (SQLite: the `db_path` file)."""
+    if database == "postgresql":
+        return str(request.getfixturevalue("pg_demo_url"))
+    return f"sqlite:///{request.getfixturevalue('db_path')}"
+
+
+@pytest.fixture
+def app(database_url: str, clock: FakeClock) -> Iterator[App]:
     """An app over a copy of the migrated demo city."""
-    application = App(make_settings(db_path), clock=clock)
+    application = App(make_settings(database_url), clock=clock)
     yield application
     application.close()
 
 
 @pytest.fixture
-def empty_app(tmp_path: Path, clock: FakeClock) -> Iterator[App]:
+def empty_app(
+    database: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> Iterator[App]:
     """An app over a migrated database with no city in it."""
-    application = App(make_settings(tmp_path / "empty.db"), clock=clock)
+    where: Path | str = tmp_path / "empty.db"
+    if database == "postgresql":
+        where = str(request.getfixturevalue("pg_url"))
+    application = App(make_settings(where), clock=clock)
     application.migrate()
     yield application
     application.close()
@@ -136,5 +176,26 @@ def pg_template(pg_admin_url: str, pg_admin: Engine) -> Iterator[str]:
 def pg_url(pg_admin_url: str, pg_admin: Engine, pg_template: str) -> Iterator[str]:
     """The URL of a fresh, migrated PostgreSQL database of this test's own, dropped after it."""
     name = pg_create_database(pg_admin, template=pg_template)
+    yield pg_database_url(pg_admin_url, name)
+    pg_drop_database(pg_admin, name)
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_admin_url: str, pg_admin: Engine, pg_template: str) -> Iterator[str]:
+    """A migrated database with the demo city in it, to copy (one per test worker)."""
+    name = pg_create_database(pg_admin, template=pg_template)
+    application = App(make_settings(pg_database_url(pg_admin_url, name)), clock=FakeClock(START))
+    try:
+        application.load_demo(only_if_empty=True)
+    finally:
+        application.close()  # no connection may stay open on a template while it is copied
+    yield name
+    pg_drop_database(pg_admin, name)
+
+
+@pytest.fixture
+def pg_demo_url(pg_admin_url: str, pg_admin: Engine, pg_demo_template: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL copy of the demo city of this test's own, dropped after it."""
+    name = pg_create_database(pg_admin, template=pg_demo_template)
     yield pg_database_url(pg_admin_url, name)
     pg_drop_database(pg_admin, name)

@@ -8,6 +8,8 @@ from bot.messages import Incoming
 from tests.conftest import make_settings
 from tests.test_dialog_browse import english
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -102,6 +104,9 @@ def test_a_cancelled_event_says_so(app: App) -> None:
     assert all(dialog.button(label) != f"e:{event_id}" for label in dialog.labels[:-1])
 
 
+@pytest.mark.sqlite_only(
+    "holds SQLite's write lock; test_postgres_timeouts.py locks a table on PostgreSQL"
+)
 def test_nothing_is_lost_when_the_database_is_locked(app: App) -> None:
     import sqlite3
 

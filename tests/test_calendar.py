@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import icalendar
 import pytest
@@ -17,6 +16,8 @@ from db.models import Event, ItemStatus
 from tests.conftest import make_settings
 from tests.dialog import Dialog, run_table
 from tests.test_dialog_browse import english
+
+pytestmark = pytest.mark.both_databases
 
 
 def calendar_of(dialog: Dialog) -> tuple[Attachment, icalendar.Event, icalendar.Calendar]:
@@ -113,10 +114,10 @@ def test_summary_and_description_in_the_readers_language(app: App) -> None:
 
 
 @pytest.fixture
-def telegram_app(db_path: Path, clock: FakeClock) -> Iterator[App]:
+def telegram_app(database_url: str, clock: FakeClock) -> Iterator[App]:
     application = App(
         make_settings(
-            db_path, telegram_bot_username="EngagebotKLBot", calendar_domain="kl.example"
+            database_url, telegram_bot_username="EngagebotKLBot", calendar_domain="kl.example"
         ),
         clock=clock,
     )

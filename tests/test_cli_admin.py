@@ -16,16 +16,18 @@ from db.models import Event, Offer, OutboxMessage, Role
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
-def in_folder(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> Path:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+def in_folder(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    return db_path
+    return database_url
 
 
 def test_admin_add_and_coordinator_invite(
-    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+    in_folder: str, capsys: pytest.CaptureFixture[str], clock: FakeClock
 ) -> None:
     assert main(["admin", "add", "telegram:4242"]) == 0
     assert "is now an admin" in capsys.readouterr().out
@@ -119,7 +121,7 @@ def test_an_empty_announcement_is_refused_and_nothing_queued(
 
 
 def test_broadcast_from_the_command_line(
-    in_folder: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+    in_folder: str, capsys: pytest.CaptureFixture[str], clock: FakeClock
 ) -> None:
     app = App(make_settings(in_folder), clock=clock)
     for name in ("a", "b"):
@@ -211,7 +213,7 @@ def test_importing_the_same_files_twice_changes_nothing(app: App, clock: FakeClo
 
 
 def test_import_command_and_bad_files(
-    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    in_folder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "offers.csv"
     good.write_text(CSV, encoding="utf-8")

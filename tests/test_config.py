@@ -19,6 +19,8 @@ def test_defaults_are_usable() -> None:
         ("admin_ids", "12345", "ADMIN_IDS"),
         ("database_url", "not a url", "DATABASE_URL"),
         ("sqlite_busy_timeout_ms", "-1", "SQLITE_BUSY_TIMEOUT_MS"),
+        ("database_pool_size", "0", "DATABASE_POOL_SIZE"),
+        ("database_max_overflow", "-1", "DATABASE_MAX_OVERFLOW"),
     ],
 )
 def test_a_bad_value_names_the_setting(field: str, value: str, name: str) -> None:

@@ -1,7 +1,11 @@
 import io
 
+import pytest
+
 from bot.app import App
 from bot.transports.console import ConsoleTransport
+
+pytestmark = pytest.mark.both_databases
 
 
 async def test_console_chat_numbers_press_buttons(app: App) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
@@ -30,11 +29,13 @@ from tests.conftest import make_settings
 from tests.dialog import Dialog, run_table
 from tests.fakes import NoWaitPacer, RecordingTransport
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
-def city(db_path: Path, clock: FakeClock) -> Iterator[App]:
+def city(database_url: str, clock: FakeClock) -> Iterator[App]:
     """The demo city with one admin configured (console:admin)."""
-    application = App(make_settings(db_path, admin_ids="console:admin"), clock=clock)
+    application = App(make_settings(database_url, admin_ids="console:admin"), clock=clock)
     yield application
     application.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from bot.app import App
@@ -17,6 +18,8 @@ from db.models import ConversationState, Event, OutboxMessage, OutboxStatus, Use
 from db.outbox import BULK_LANE, CONVERSATION_LANE, NewMessage, claim_due, enqueue_many
 from tests.dialog import Dialog
 from tests.fakes import NoWaitPacer, RecordingTransport
+
+pytestmark = pytest.mark.both_databases
 
 
 def _people(app: App, count: int) -> list[User]:

@@ -1,4 +1,4 @@
-"""Delivery is handed over on both databases: the lock dies with its holder, claims are CAS.
+"""Delivery is handed over on both databases: the lock dies with its holder, a row is claimed once.
 
 The SQLite half runs everywhere; the PostgreSQL half runs against the real server named by
 TEST_DATABASE_URL (`bash .ci/postgres`), and is skipped without one.
@@ -7,7 +7,10 @@ TEST_DATABASE_URL (`bash .ci/postgres`), and is skipped without one.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +79,55 @@ def test_two_claimers_never_take_the_same_row(database_url: str) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_postgresql_claimer_passes_over_rows_another_holds_without_waiting(pg_url: str) -> None:
+    # A short lock timeout: a claimer that waited for the other's row locks would fail here.
+    first, second = make_engine(pg_url), make_engine(pg_url, lock_timeout_ms=1000)
+    try:
+        _queue(first, 10)
+        with session_scope(first) as a:
+            taken_a = claim_due(a, transport="telegram", now=NOW, limit=6)
+            # The first has not committed: its six rows are locked, still `pending` to others.
+            began = time.monotonic()
+            with session_scope(second) as b:
+                taken_b = claim_due(b, transport="telegram", now=NOW, limit=10)
+            waited = time.monotonic() - began
+        assert len(taken_a) == 6
+        assert sorted(taken_b) == sorted(set(range(1, 11)) - set(taken_a))
+        assert waited < 0.5, f"the second claimer waited {waited:.2f} s for the first one's rows"
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_concurrent_postgresql_claimers_never_get_the_same_rows(pg_url: str) -> None:
+    rows, claimers = 300, 4
+    engines = [make_engine(pg_url) for _ in range(claimers)]
+    try:
+        _queue(engines[0], rows)
+        start = threading.Barrier(claimers)
+
+        def claim_until_empty(engine: Engine) -> list[int]:
+            mine: list[int] = []
+            start.wait()
+            while True:
+                with session_scope(engine) as session:
+                    ids = claim_due(session, transport="telegram", now=NOW, limit=7)
+                    time.sleep(0.002)  # hold the locks a moment, as a sender's claim does
+                if not ids:
+                    return mine
+                mine.extend(ids)
+
+        with ThreadPoolExecutor(claimers) as pool:
+            taken = list(pool.map(claim_until_empty, engines))
+        every = [message_id for ids in taken for message_id in ids]
+        assert len(every) == len(set(every)), "a row was claimed by two claimers"
+        assert len(every) == rows
+        assert all(taken), f"a claimer got nothing: {[len(ids) for ids in taken]}"
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 async def test_delivery_is_taken_over_when_the_holder_dies(database_url: str) -> None:

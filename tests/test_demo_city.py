@@ -1,11 +1,14 @@
 from datetime import timedelta
 
+import pytest
 from sqlmodel import func, select
 
 from bot.app import App
 from bot.clock import FakeClock
 from db.engine import session_scope
 from db.models import Category, Event, Offer, OfferTranslation, Organisation
+
+pytestmark = pytest.mark.both_databases
 
 
 def _count(app: App, model) -> int:

@@ -2,8 +2,12 @@
 
 import re
 
+import pytest
+
 from bot.app import App
 from tests.dialog import Dialog, run_table
+
+pytestmark = pytest.mark.both_databases
 
 
 def english(app: App, user: str = "alice") -> Dialog:

@@ -1,7 +1,11 @@
 """Dialog tables for first contact, the menu, help, language and settings."""
 
+import pytest
+
 from bot.app import App
 from tests.dialog import Dialog, run_table
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_first_contact_language_then_consent(app: App) -> None:

@@ -1,8 +1,12 @@
 """Dialog tables for "I'm going", the waiting list, following and "My subscriptions"."""
 
+import pytest
+
 from bot.app import App
 from tests.dialog import Dialog, run_table
 from tests.test_dialog_browse import english
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_going_and_not_going(app: App) -> None:

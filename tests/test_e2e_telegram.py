@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +39,8 @@ from db.queries import event_translation
 from tests.conftest import make_settings
 from tests.fake_bot_api import ApiCall, FakeBotApi
 from tests.test_telegram import TOKEN, buttons, onboard, running, say, telegram_settings
+
+pytestmark = pytest.mark.both_databases
 
 ANNA = 4201
 SENTINEL = 4299  # a second person whose forged presses show that earlier updates are done
@@ -81,12 +82,12 @@ def worker_for(app: App, transport: TelegramTransport, clock: FakeClock, pacer: 
     return worker, jobs
 
 
-def quick_transport(app: App, db_path: Path, fake: FakeBotApi) -> TelegramTransport:
+def quick_transport(app: App, database_url: str, fake: FakeBotApi) -> TelegramTransport:
     """The real transport, pacing each chat 50 times faster than Telegram needs: a dialog sends
     a person many messages in a row, and real pacing (a burst of 4, then 1 a second) would make
     these tests wait for seconds. Pacing itself is tested in test_telegram.py."""
     return TelegramTransport(
-        app.conversation, telegram_settings(db_path, fake), chat_rate=50.0, chat_burst=20
+        app.conversation, telegram_settings(database_url, fake), chat_rate=50.0, chat_burst=20
     )
 
 
@@ -102,10 +103,10 @@ def sent_since(fake: FakeBotApi, mark: int, chat_id: int, method: str) -> list[A
 
 
 async def test_a_reminder_arrives_through_the_whole_stack(
-    app: App, db_path: Path, clock: FakeClock, fake: FakeBotApi
+    app: App, database_url: str, clock: FakeClock, fake: FakeBotApi
 ) -> None:
     virtual = VirtualTime()
-    transport = quick_transport(app, db_path, fake)
+    transport = quick_transport(app, database_url, fake)
     pacer = Pacer(app.settings.broadcast_rate, monotonic=virtual.now, sleep=virtual.sleep)
     worker, jobs = worker_for(app, transport, clock, pacer)
     uk = app.translations.get("uk")
@@ -219,7 +220,7 @@ def make_audience(app: App, clock: FakeClock, count: int) -> tuple[int, dict[int
 
 
 async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
-    app: App, db_path: Path, clock: FakeClock
+    app: App, database_url: str, clock: FakeClock
 ) -> None:
     virtual = VirtualTime()
     count = 2000
@@ -231,7 +232,7 @@ async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
             fake.add_chat(chat)
         # The worker paces itself, so PTB's own real-time limiter for the whole bot is off.
         transport = TelegramTransport(
-            app.conversation, telegram_settings(db_path, fake), overall_rate=0
+            app.conversation, telegram_settings(database_url, fake), overall_rate=0
         )
         pacer = Pacer(app.settings.broadcast_rate, monotonic=virtual.now, sleep=virtual.sleep)
         worker, jobs = worker_for(app, transport, clock, pacer)
@@ -299,10 +300,10 @@ async def test_a_broadcast_to_2000_people_keeps_telegrams_limits(
 
 
 @pytest.fixture
-def city(db_path: Path, clock: FakeClock) -> Iterator[App]:
+def city(database_url: str, clock: FakeClock) -> Iterator[App]:
     """The demo city with one admin, on Telegram."""
     settings = make_settings(
-        db_path, admin_ids=f"telegram:{ADMIN}", telegram_bot_username="EngagebotTestBot"
+        database_url, admin_ids=f"telegram:{ADMIN}", telegram_bot_username="EngagebotTestBot"
     )
     application = App(settings, clock=clock)
     yield application
@@ -376,10 +377,10 @@ def granted(t: Any, organisation: str) -> str:
 
 
 async def test_a_new_user_becomes_a_coordinator_through_a_deep_link(
-    city: App, db_path: Path, fake: FakeBotApi
+    city: App, database_url: str, fake: FakeBotApi
 ) -> None:
     uk = city.translations.get("uk")
-    transport = quick_transport(city, db_path, fake)
+    transport = quick_transport(city, database_url, fake)
     async with running(transport, fake):
         await say(fake, SENTINEL, "/start")
         admin, carla = Chat(fake, ADMIN, transport), Chat(fake, CARLA, transport)
@@ -410,10 +411,10 @@ async def test_a_new_user_becomes_a_coordinator_through_a_deep_link(
 
 
 async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
-    city: App, db_path: Path, fake: FakeBotApi
+    city: App, database_url: str, fake: FakeBotApi
 ) -> None:
     t = city.translations.get("en")
-    transport = quick_transport(city, db_path, fake)
+    transport = quick_transport(city, database_url, fake)
     title = "Nachbarschafts-<b>Fest</b> *x* _y_ [z](https://example.org) &amp;"
     async with running(transport, fake):
         await say(fake, SENTINEL, "/start")

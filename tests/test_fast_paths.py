@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlmodel import select
 
@@ -15,6 +16,8 @@ from db.engine import make_engine, session_scope
 from db.models import OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue, enqueue_many
 from db.queries import LAST_SEEN_PRECISION, get_or_create_user
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_the_up_to_date_check_agrees_with_alembic(tmp_path: Path) -> None:

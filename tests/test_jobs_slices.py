@@ -49,6 +49,8 @@ from db.roles import audit
 from tests.conftest import START, make_settings
 from tests.test_privacy import rows_naming
 
+pytestmark = pytest.mark.both_databases
+
 # 22:30 in Kaiserslautern (quiet), 06:30 in Tokyo (quiet), 16:30 in New York (not quiet), and a
 # different calendar day in Tokyo: the digest's quiet hours and dedupe key depend on the zone.
 NOW = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
@@ -196,6 +198,7 @@ def digest_outcome(app: App) -> tuple[set[tuple], dict[int, datetime | None]]:
     return queued, sent
 
 
+@pytest.mark.sqlite_only("compares two copies of the database file made with SQLite's backup API")
 @pytest.mark.parametrize("limit", [7, 500])
 def test_the_set_based_digest_queues_what_the_per_reader_digest_queued(
     app: App, db_path: Path, tmp_path: Path, limit: int
@@ -284,6 +287,7 @@ class StatementLog:
         self.statements.append((statement, parameters))
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plans (EXPLAIN QUERY PLAN)")
 def test_erasure_finds_the_persons_audit_entries_by_index_and_leaves_the_others(
     app: App, clock: FakeClock
 ) -> None:
@@ -360,8 +364,10 @@ def test_the_migration_names_the_subjects_of_entries_written_before_it(tmp_path:
 # -- retention --------------------------------------------------------------------------------
 
 
-def test_retention_deletes_audit_entries_older_than_kept(db_path: Path, clock: FakeClock) -> None:
-    app = App(make_settings(db_path, retention_audit_days=30), clock=clock)
+def test_retention_deletes_audit_entries_older_than_kept(
+    database_url: str, clock: FakeClock
+) -> None:
+    app = App(make_settings(database_url, retention_audit_days=30), clock=clock)
     with session_scope(app.engine) as session:
         actor = make_user(session, "carla")
         for days in (400, 31, 30, 29, 1):
@@ -510,6 +516,7 @@ def test_an_expired_coordinators_many_audit_entries_go_a_slice_at_a_time(app: Ap
         assert session.get(User, idle.id) is None
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plans (EXPLAIN QUERY PLAN)")
 def test_each_retention_slice_walks_the_primary_key_from_where_the_last_one_stopped(
     app: App,
 ) -> None:

@@ -18,9 +18,11 @@ from bot.posters import HEIGHT, WIDTH, Poster, PosterError, build_poster, render
 from db.engine import session_scope
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.both_databases
 
-def poster_app(db_path: Path, clock: FakeClock, **settings: object) -> App:
-    return App(make_settings(db_path, **settings), clock=clock)
+
+def poster_app(database_url: str, clock: FakeClock, **settings: object) -> App:
+    return App(make_settings(database_url, **settings), clock=clock)
 
 
 def drawn_modules(poster: Poster) -> list[list[bool]]:
@@ -44,8 +46,8 @@ def decoded(png: bytes) -> list[str]:
     return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 
-def test_an_offer_poster_with_a_telegram_link(db_path: Path, clock: FakeClock) -> None:
-    app = poster_app(db_path, clock, telegram_bot_username="EngagebotKLBot")
+def test_an_offer_poster_with_a_telegram_link(database_url: str, clock: FakeClock) -> None:
+    app = poster_app(database_url, clock, telegram_bot_username="EngagebotKLBot")
     try:
         with session_scope(app.engine) as session:
             png = render_poster(session, "offer", 12, app.settings)
@@ -62,8 +64,8 @@ def test_an_offer_poster_with_a_telegram_link(db_path: Path, clock: FakeClock) -
     assert drawn_modules(poster) == [[bool(bit) for bit in row] for row in expected]
 
 
-def test_an_event_poster_for_signal_only(db_path: Path, clock: FakeClock) -> None:
-    app = poster_app(db_path, clock, signal_account="+4963112345678")
+def test_an_event_poster_for_signal_only(database_url: str, clock: FakeClock) -> None:
+    app = poster_app(database_url, clock, signal_account="+4963112345678")
     try:
         with session_scope(app.engine) as session:
             poster = build_poster(session, "event", 1, app.settings)
@@ -74,8 +76,8 @@ def test_an_event_poster_for_signal_only(db_path: Path, clock: FakeClock) -> Non
     assert decoded(poster.png) == [poster.qr_payload]
 
 
-def test_a_poster_without_any_messenger_link(db_path: Path, clock: FakeClock) -> None:
-    app = poster_app(db_path, clock)
+def test_a_poster_without_any_messenger_link(database_url: str, clock: FakeClock) -> None:
+    app = poster_app(database_url, clock)
     try:
         with session_scope(app.engine) as session:
             poster = build_poster(session, "e", 7, app.settings, locale="uk")
@@ -102,10 +104,10 @@ def logger_levels() -> Iterator[None]:
 
 @pytest.mark.usefixtures("logger_levels")
 def test_the_poster_command(
-    monkeypatch: pytest.MonkeyPatch, db_path: Path, tmp_path: Path, capsys
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path, capsys
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "EngagebotKLBot")
     out = tmp_path / "poster.png"
     assert main(["poster", "o_12", "--out", str(out)]) == 0

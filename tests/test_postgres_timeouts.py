@@ -51,6 +51,30 @@ def test_every_connection_carries_the_timeouts(engine: Engine) -> None:
         defaults.dispose()
 
 
+def test_the_pool_is_sized_by_the_settings(pg_url: str) -> None:
+    from bot.app import App
+    from bot.clock import FakeClock
+    from tests.conftest import START, make_settings
+
+    app = App(
+        make_settings(pg_url, database_pool_size=2, database_max_overflow=1),
+        clock=FakeClock(START),
+    )
+    try:
+        pool = app.engine.pool
+        held = [app.engine.connect() for _ in range(3)]
+        assert (pool.size(), pool.checkedout(), pool.overflow()) == (2, 3, 1)  # type: ignore[attr-defined]
+        for connection in held:
+            connection.close()
+    finally:
+        app.close()
+    defaults = make_engine(pg_url)
+    try:
+        assert defaults.pool.size() == 5  # type: ignore[attr-defined]
+    finally:
+        defaults.dispose()
+
+
 def test_a_long_statement_is_cancelled(engine: Engine) -> None:
     started = time.monotonic()
     with pytest.raises(OperationalError), engine.connect() as connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
@@ -20,6 +21,8 @@ from db.outbox import enqueue
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 from tests.test_coordinator import coordinator, person
+
+pytestmark = pytest.mark.both_databases
 
 
 def rows_naming(app: App, user_id: int, external_id: str) -> list[str]:
@@ -73,8 +76,10 @@ def fill_every_table(app: App, clock: FakeClock) -> Dialog:
     return carla
 
 
-def test_mydata_matches_the_tables_and_delete_leaves_nothing(db_path, clock: FakeClock) -> None:
-    app = App(make_settings(db_path, admin_ids="console:admin"), clock=clock)
+def test_mydata_matches_the_tables_and_delete_leaves_nothing(
+    database_url: str, clock: FakeClock
+) -> None:
+    app = App(make_settings(database_url, admin_ids="console:admin"), clock=clock)
     carla = fill_every_table(app, clock)
     with session_scope(app.engine) as session:
         user = session.exec(select(User).where(User.external_id == "carla")).one()
@@ -166,8 +171,8 @@ def test_retention_deletes_delivered_messages_after_90_days(app: App, clock: Fak
     assert keys == {"alert:waiting"}, "a message not yet delivered is kept"
 
 
-def test_flood_control_slows_one_user_and_not_others(db_path, clock: FakeClock) -> None:
-    app = App(make_settings(db_path, flood_burst=5), clock=clock)
+def test_flood_control_slows_one_user_and_not_others(database_url: str, clock: FakeClock) -> None:
+    app = App(make_settings(database_url, flood_burst=5), clock=clock)
     flooder = [
         app.conversation.handle(Incoming("console", "flood", text="/menu", locale_hint="en"))
         for _ in range(8)
@@ -182,8 +187,10 @@ def test_flood_control_slows_one_user_and_not_others(db_path, clock: FakeClock) 
     app.close()
 
 
-def test_the_audit_log_records_who_and_how_many_never_what(db_path, clock: FakeClock) -> None:
-    app = App(make_settings(db_path, admin_ids="console:admin"), clock=clock)
+def test_the_audit_log_records_who_and_how_many_never_what(
+    database_url: str, clock: FakeClock
+) -> None:
+    app = App(make_settings(database_url, admin_ids="console:admin"), clock=clock)
     carla = fill_every_table(app, clock)
     carla.press("item:e:1")
     carla.tap("Title")

@@ -20,6 +20,8 @@ from tests.conftest import make_settings
 from tests.dialog import Dialog
 from tests.fakes import NoWaitPacer, RecordingTransport
 
+pytestmark = pytest.mark.both_databases
+
 
 class World:
     """The app, a recording transport, its delivery worker and the jobs, on one clock."""
@@ -179,8 +181,8 @@ async def test_waiting_list_promotion(world: World) -> None:
     assert "number 1 on the waiting list" in later.text
 
 
-async def test_crash_between_claim_and_send(db_path, clock: FakeClock) -> None:
-    first = App(make_settings(db_path), clock=clock)
+async def test_crash_between_claim_and_send(database_url: str, clock: FakeClock) -> None:
+    first = App(make_settings(database_url), clock=clock)
     world = World(first, clock)
     cafe = world.event("Sprachcafé")
     world.user("james").press(f"go:{cafe.id}")
@@ -190,7 +192,7 @@ async def test_crash_between_claim_and_send(db_path, clock: FakeClock) -> None:
         assert len(claim_due(session, transport="console", now=clock.now(), limit=10)) == 1
     first.close()  # the process dies with the row claimed and nothing sent
 
-    second = App(make_settings(db_path), clock=clock)
+    second = App(make_settings(database_url), clock=clock)
     after = World(second, clock)
     await after.tick()
     assert after.transport.sent == [], "a claimed row is not the next sender's until it takes over"
@@ -315,9 +317,7 @@ async def test_daylight_saving_transitions_remind_exactly_once(
 
     starts = local_start.replace(tzinfo=ZoneInfo("Europe/Berlin")).astimezone(UTC)
     clock = FakeClock(starts - timedelta(days=2))
-    world = World(
-        App(make_settings(app.settings.database_url.removeprefix("sqlite:///")), clock=clock), clock
-    )
+    world = World(App(make_settings(app.settings.database_url), clock=clock), clock)
     with session_scope(world.app.engine) as session:
         event = session.exec(select(Event)).first()
         event.starts_at = starts

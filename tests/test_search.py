@@ -19,6 +19,8 @@ from tests.conftest import START
 from tests.dialog import Dialog, run_table
 from tests.test_dialog_browse import english
 
+pytestmark = pytest.mark.both_databases
+
 
 def speaker(app: App, locale: str, user: str | None = None) -> Dialog:
     """Return a user who has chosen `locale` as their language."""
@@ -311,6 +313,9 @@ def add_offers(app: App, count: int) -> int:
         return reindex_all(session)
 
 
+@pytest.mark.sqlite_only(
+    "reads SQLite's query plan for its FTS5 index; test_postgres_search.py covers 10,000 offers"
+)
 def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock) -> None:
     now = clock.now()
     assert add_offers(app, 10_000) == 10_000 + 18 + 8

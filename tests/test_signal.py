@@ -52,6 +52,8 @@ from tests.fake_signal_cli import (
 )
 from tests.fakes import NoWaitPacer
 
+pytestmark = pytest.mark.both_databases
+
 MAP_LINK = "https://www.openstreetmap.org/?mlat="
 
 
@@ -649,8 +651,8 @@ def admins() -> tuple[str, str]:
 
 
 @pytest.fixture
-def admin_app(db_path: Path, clock: FakeClock, admins: tuple[str, str]) -> Iterator[App]:
-    settings = make_settings(db_path, admin_ids=",".join(f"signal:{aci}" for aci in admins))
+def admin_app(database_url: str, clock: FakeClock, admins: tuple[str, str]) -> Iterator[App]:
+    settings = make_settings(database_url, admin_ids=",".join(f"signal:{aci}" for aci in admins))
     application = App(settings, clock=clock)
     yield application
     application.close()
@@ -960,10 +962,10 @@ async def test_requests_in_flight_are_written_again_after_a_reconnect(
 
 
 async def test_engagebot_run_starts_signal_when_an_account_is_set(
-    db_path: Path, clock: FakeClock, fake: FakeSignalCli
+    database_url: str, clock: FakeClock, fake: FakeSignalCli
 ) -> None:
     settings = make_settings(
-        db_path,
+        database_url,
         signal_account=fake.account,
         signal_cli_endpoint=f"tcp://{fake.host}:{fake.port}",
     )

@@ -32,6 +32,8 @@ from handlers.commands import COMMANDS
 from tests.conftest import START
 from tests.fake_bot_api import FakeBotApi
 
+pytestmark = pytest.mark.both_databases
+
 TOKEN = "123:ABC"
 ANNA, BORYS = 4201, 4202  # two people in private chats
 GROUP = -1001234
@@ -41,11 +43,13 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def telegram_settings(db_path: Path, fake: FakeBotApi, **extra: Any) -> Settings:
+def telegram_settings(database: Path | str, fake: FakeBotApi, **extra: Any) -> Settings:
+    """Telegram settings on a SQLite file, or on a database URL."""
     # tests.conftest.make_settings pins telegram_bot_token to None, so build these here.
+    url = database if isinstance(database, str) and "://" in database else f"sqlite:///{database}"
     return load_settings(
         _env_file=None,
-        database_url=f"sqlite:///{db_path}",
+        database_url=url,
         telegram_bot_token=fake.token,
         telegram_api_base_url=fake.base_url,
         **extra,
@@ -59,8 +63,8 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-def transport(app: App, db_path: Path, fake: FakeBotApi) -> TelegramTransport:
-    return TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+def transport(app: App, database_url: str, fake: FakeBotApi) -> TelegramTransport:
+    return TelegramTransport(app.conversation, telegram_settings(database_url, fake))
 
 
 async def stop(task: asyncio.Task[None]) -> None:
@@ -264,10 +268,10 @@ async def test_a_forged_button_is_answered_and_the_bot_keeps_running(
 
 
 async def test_the_button_is_answered_even_when_the_core_fails(
-    app: App, db_path: Path, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
+    app: App, database_url: str, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     core = FlakyCore(app.conversation)
-    transport = TelegramTransport(core, telegram_settings(db_path, fake))  # type: ignore[arg-type]
+    transport = TelegramTransport(core, telegram_settings(database_url, fake))  # type: ignore[arg-type]
     async with running(transport, fake) as task:
         await say(fake, ANNA, "/start")
         core.failing = True
@@ -437,10 +441,12 @@ async def test_places_and_files_follow_the_text(
     assert fake.sent(ANNA)[3]["document"]["file_name"] == "cafe.ics"
 
 
-async def test_bulk_sends_to_one_chat_are_paced(app: App, db_path: Path, fake: FakeBotApi) -> None:
+async def test_bulk_sends_to_one_chat_are_paced(
+    app: App, database_url: str, fake: FakeBotApi
+) -> None:
     # The real pace is a burst of 4, then 1 message a second; ten times faster here.
     fast = TelegramTransport(
-        app.conversation, telegram_settings(db_path, fake), chat_rate=10.0, chat_burst=2
+        app.conversation, telegram_settings(database_url, fake), chat_rate=10.0, chat_burst=2
     )
     # One token of slack: the fake counts when requests arrive, which jitters a little.
     fake.enforce_limits(chat_rate=10.0, chat_burst=3)
@@ -475,11 +481,11 @@ async def test_network_faults_do_not_stop_the_bot(
 
 
 async def test_restart_with_updates_pending_answers_each_exactly_once(
-    app: App, db_path: Path, fake: FakeBotApi
+    app: App, database_url: str, fake: FakeBotApi
 ) -> None:
     people = [5001, 5002, 5003, 5004, 5005]
     late = [5006, 5007]
-    settings = telegram_settings(db_path, fake)
+    settings = telegram_settings(database_url, fake)
     fake.queue(*(fake.private_text(person, "/start") for person in people))
 
     # A slow core keeps fetched updates waiting in the application's queue.
@@ -537,11 +543,11 @@ def free_port() -> int:
 
 
 async def test_webhook_mode_checks_the_secret_on_every_request(
-    app: App, db_path: Path, fake: FakeBotApi
+    app: App, database_url: str, fake: FakeBotApi
 ) -> None:
     port = free_port()
     settings = telegram_settings(
-        db_path,
+        database_url,
         fake,
         webhook_url="https://bot.example.org/telegram/hook",
         webhook_secret="s3cret_token-for-the-webhook",
@@ -591,11 +597,11 @@ def test_webhook_mode_needs_a_long_secret() -> None:
 
 
 async def test_run_stops_with_one_line_when_telegram_rejects_the_token(
-    db_path: Path, fake: FakeBotApi, capsys: pytest.CaptureFixture[str]
+    database_url: str, fake: FakeBotApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = load_settings(
         _env_file=None,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         telegram_bot_token="999:WRONG",
         telegram_api_base_url=fake.base_url,
     )

@@ -24,6 +24,8 @@ from db.models import InboxUpdate
 from tests.fake_bot_api import FakeBotApi
 from tests.test_telegram import ANNA, BORYS, onboard, running, telegram_settings
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotApi]:
@@ -36,8 +38,10 @@ def _inbox(app: App) -> list[InboxUpdate]:
         return list(session.exec(select(InboxUpdate)).all())
 
 
-async def test_answered_updates_leave_nothing_in_the_inbox(app: App, db_path, fake) -> None:
-    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+async def test_answered_updates_leave_nothing_in_the_inbox(
+    app: App, database_url: str, fake
+) -> None:
+    transport = TelegramTransport(app.conversation, telegram_settings(database_url, fake))
     async with running(transport, fake):
         await onboard(fake, ANNA)
         await fake.wait_for(lambda: not _inbox(app), what="the inbox to empty")
@@ -45,7 +49,7 @@ async def test_answered_updates_leave_nothing_in_the_inbox(app: App, db_path, fa
 
 
 async def test_what_a_killed_process_left_is_handled_or_sent_on_restart(
-    app: App, db_path, fake
+    app: App, database_url: str, fake
 ) -> None:
     # A process stored two updates and died: one not handled yet, one handled whose answer
     # (kept in the same transaction) was not sent. Telegram already counts both as confirmed.
@@ -64,7 +68,7 @@ async def test_what_a_killed_process_left_is_handled_or_sent_on_restart(
         kept = session.get(InboxUpdate, ("telegram", handled["update_id"]))
         kept.payload = None
         kept.replies = replies_to_json([Reply("The answer that was kept")])
-    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+    transport = TelegramTransport(app.conversation, telegram_settings(database_url, fake))
     async with running(transport, fake):
         await fake.wait_for(
             lambda: fake.sent(ANNA) and fake.sent(BORYS), what="both people to be answered"
@@ -93,9 +97,11 @@ def test_an_update_is_handled_once_even_if_offered_twice(app: App) -> None:
     assert again == [], "a copy of a handled update is not handled again"
 
 
-async def test_one_person_flooding_does_not_hold_up_another(app: App, db_path, fake) -> None:
+async def test_one_person_flooding_does_not_hold_up_another(
+    app: App, database_url: str, fake
+) -> None:
     # Each chat gets a burst of 4 messages, then one a second (the transport's pacing).
-    transport = TelegramTransport(app.conversation, telegram_settings(db_path, fake))
+    transport = TelegramTransport(app.conversation, telegram_settings(database_url, fake))
     async with running(transport, fake):
         await onboard(fake, ANNA)
         await onboard(fake, BORYS)

@@ -1,7 +1,8 @@
 """The crash suite's harness: the real `engagebot run` as a process, killed and restarted at will.
 
 A `BotProcess` prepares a migrated SQLite database (`engagebot db upgrade`, and the demo city
-with `engagebot demo-data`), lets a test seed people, events and announcements through the
+with `engagebot demo-data`), or works on a PostgreSQL database given by URL (several processes
+can share one), lets a test seed people, events and announcements through the
 project's own models and command line, starts `engagebot run` with its log in a file, kills it
 with SIGKILL and starts it again at once on the same database, and waits until it is ready (the
 fake Bot API sees getUpdates, or the fake signal-cli daemon a connection).
@@ -34,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -241,21 +242,31 @@ async def engagebot(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
     return text
 
 
-def outbox_counts(database: Path) -> dict[str, int]:
+_OUTBOX_COUNTS = "SELECT kind, status, count(*) FROM outbox GROUP BY kind, status"
+_CLAIMED = "SELECT count(*) FROM outbox WHERE status = 'sending'"
+
+
+def _read(database: Path | str, query: str) -> list[tuple[Any, ...]]:
+    """Run one query on a SQLite file (straight, with sqlite3) or a database URL."""
+    if isinstance(database, Path):
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
+            return [tuple(row) for row in connection.execute(query).fetchall()]
+    engine = make_engine(database)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query)).all()]
+    finally:
+        engine.dispose()
+
+
+def outbox_counts(database: Path | str) -> dict[str, int]:
     """Count the outbox rows by kind and status ("broadcast/sent": 290, ...), read straight."""
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        rows = connection.execute(
-            "SELECT kind, status, count(*) FROM outbox GROUP BY kind, status"
-        ).fetchall()
-    return {f"{kind}/{status}": count for kind, status, count in rows}
+    return {f"{kind}/{status}": count for kind, status, count in _read(database, _OUTBOX_COUNTS)}
 
 
-def claimed_rows(database: Path) -> int:
+def claimed_rows(database: Path | str) -> int:
     """Count the outbox rows claimed by a sender and not yet recorded as done."""
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        return int(
-            connection.execute("SELECT count(*) FROM outbox WHERE status = 'sending'").fetchone()[0]
-        )
+    return int(_read(database, _CLAIMED)[0][0])
 
 
 # -- the bot as a process ---------------------------------------------------------------------
@@ -296,6 +307,8 @@ class BotProcess:
     signal: SignalFake | None = None
     name: str = "bot"
     database: Path | None = None
+    # A PostgreSQL database (migrated, as the `pg_url` fixture gives it) instead of the SQLite file.
+    database_url: str | None = None
     settings: dict[str, object] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
 
@@ -310,6 +323,8 @@ class BotProcess:
         if self.signal is not None:
             extra["SIGNAL_ACCOUNT"] = self.signal.account
             extra["SIGNAL_CLI_ENDPOINT"] = f"tcp://127.0.0.1:{self.signal.port}"
+        if self.database_url is not None:
+            extra["DATABASE_URL"] = self.database_url
         extra.update({key.upper(): str(value) for key, value in self.settings.items()})
         self.env = bot_env(self.path, self.telegram, **extra)
 
@@ -318,10 +333,24 @@ class BotProcess:
         assert self.database is not None
         return self.database
 
+    @property
+    def url(self) -> str:
+        """The URL of the database this bot works on."""
+        return self.database_url or f"sqlite:///{self.path}"
+
+    @property
+    def _target(self) -> Path | str:
+        return self.database_url or self.path
+
     # -- the database -------------------------------------------------------------------------
 
     async def prepare(self, *, demo: bool = True) -> None:
         """Give the bot a migrated database, with the demo city when `demo`."""
+        if self.database_url is not None:
+            await self.cli("db", "upgrade")
+            if demo:
+                await self.cli("demo-data", "--if-empty")
+            return
         template = _TEMPLATES.get(demo)
         if template is None or not template.exists():
             template = _template_folder() / ("demo.db" if demo else "empty.db")
@@ -338,7 +367,7 @@ class BotProcess:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        engine = make_engine(f"sqlite:///{self.path}", busy_timeout_ms=30_000)
+        engine = make_engine(self.url, busy_timeout_ms=30_000)
         try:
             with session_scope(engine) as session:
                 yield session
@@ -364,10 +393,10 @@ class BotProcess:
         return await asyncio.to_thread(run)
 
     async def outbox(self) -> dict[str, int]:
-        return await asyncio.to_thread(outbox_counts, self.path)
+        return await asyncio.to_thread(outbox_counts, self._target)
 
     async def claimed(self) -> int:
-        return await asyncio.to_thread(claimed_rows, self.path)
+        return await asyncio.to_thread(claimed_rows, self._target)
 
     # -- the process ----------------------------------------------------------------------------
 
