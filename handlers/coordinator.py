@@ -137,10 +137,14 @@ def start_publishing(ctx: Context, kind: str) -> list[Reply]:
     mine = organisations(ctx)
     if not mine:
         return not_allowed(ctx)
-    ctx.start_flow(PUBLISH, None, kind=kind)
+    ctx.start_flow(PUBLISH, "organisation", kind=kind)
     if len(mine) == 1:
         return choose_organisation(ctx, mine[0].id or 0)
-    rows = tuple((Button(o.name, action("pub_org", o.id or 0)),) for o in mine)
+    return _ask_organisation(ctx)
+
+
+def _ask_organisation(ctx: Context) -> list[Reply]:
+    rows = tuple((Button(o.name, action("pub_org", o.id or 0)),) for o in organisations(ctx))
     return [Reply(ctx.t._("For which organisation?"), buttons=(*rows, (_cancel_button(ctx),)))]
 
 
@@ -203,7 +207,14 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
     if step == "edit_value":
         return _apply_edit(ctx, text)
     if step not in TEXT_STEPS:
-        return [Reply(ctx.t._("Please choose one of the buttons.")), *_ask(ctx, step)]
+        # A button question (organisation, topic, district, the preview) answered by typing:
+        # say so and show the same step again; the draft stays as it is.
+        again = ctx.t._("Please choose one of the buttons.")
+        if step == "preview":
+            return [Reply(again), *_show_preview(ctx)]
+        if step in ("category", "district"):
+            return [Reply(again), *_ask(ctx, step)]
+        return [Reply(again), *_ask_organisation(ctx)]
     limit = LIMITS.get(step)
     if limit is not None and len(text) > limit:
         return [
@@ -309,9 +320,6 @@ def _preview(ctx: Context) -> list[Reply]:
     """Save the draft and show it exactly as residents will see it, with publish and stop."""
     from datetime import datetime
 
-    from handlers.events import event_detail
-    from handlers.offers import offer_detail
-
     draft = ctx.flow_data
     if not acts_for(ctx, draft.get("organisation_id", 0)):
         return not_allowed(ctx)
@@ -344,11 +352,19 @@ def _preview(ctx: Context) -> list[Reply]:
     ctx.session.add(item)
     ctx.session.flush()
     ctx.save_flow({**draft, "draft_id": item.id}, "preview")
+    return _show_preview(ctx)
+
+
+def _show_preview(ctx: Context) -> list[Reply]:
+    """Show the saved draft as residents will see it, with publish and stop."""
+    from handlers.events import event_detail
+    from handlers.offers import offer_detail
+
+    draft = ctx.flow_data
     t = ctx.t
+    item_id = draft.get("draft_id") or 0
     shown = (
-        offer_detail(ctx, item.id or 0)
-        if draft["kind"] == "offer"
-        else event_detail(ctx, item.id or 0)
+        offer_detail(ctx, item_id) if draft.get("kind") == "offer" else event_detail(ctx, item_id)
     )
     card = shown[-1]
     confirm = Reply(

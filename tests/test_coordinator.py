@@ -313,3 +313,39 @@ def test_a_coordinator_gets_a_poster_of_their_event(city: App) -> None:
     resident = person(city, "rita")
     resident.press("poster:e:1")
     assert "only for coordinators" in resident.text
+
+
+RE_ASK = {
+    "de": ("Bitte wähle einen der Buttons.", "Für welche Organisation?"),
+    "uk": ("Будь ласка, натисніть одну з кнопок.", "Для якої організації?"),
+    "ar": ("يُرجى اختيار أحد الأزرار.", "لأي منظمة؟"),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(RE_ASK))
+def test_typing_at_a_button_step_asks_again_and_keeps_the_draft(city: App, locale: str) -> None:
+    again, which = RE_ASK[locale]
+    boss = person(city, "admin", locale)
+    run_table(
+        boss,
+        [
+            ("[pub_new:event]", [which]),
+            ("ASZ bitte", [again, which], 2),
+            ("[pub_org:1]", []),
+            ("[pub_pick:category:1]", []),
+            ("Sommerfest im Hof", []),
+            ("Wir feiern zusammen.", []),
+            ("[pub_skip]", []),
+            ("Irgendwo", [again], 2),
+            ("[pub_pick:district:0]", []),
+            ("[pub_skip]", []),
+            ("[pub_skip]", []),
+            ("morgen 17 Uhr", []),
+            ("[pub_skip]", []),
+            ("[pub_skip]", ["Sommerfest im Hof", "✅"], 2),
+            ("Ja, veröffentlichen", [again, "Sommerfest im Hof", "✅"], 3),
+            ("[pub_ok]", ["Sommerfest im Hof"]),
+        ],
+    )
+    assert count(city, Event, Event.title == "Sommerfest im Hof") == 1
+    assert count(city, Event, Event.status == ItemStatus.DRAFT) == 0
