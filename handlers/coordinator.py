@@ -3,7 +3,7 @@ and cancelling them, and numbers. Every action re-checks the role and the organi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -318,8 +318,6 @@ def _ask(ctx: Context, step: str) -> list[Reply]:
 
 def _preview(ctx: Context) -> list[Reply]:
     """Save the draft and show it exactly as residents will see it, with publish and stop."""
-    from datetime import datetime
-
     draft = ctx.flow_data
     if not acts_for(ctx, draft.get("organisation_id", 0)):
         return not_allowed(ctx)
@@ -552,24 +550,48 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
     limit = LIMITS.get(field)
     if limit is not None and len(text) > limit:
         return [Reply(too_long(ctx.t, limit))]
+    t = ctx.t
     if field == "when":
         value, problem = _read(ctx, "when", text)
         if problem:
             return [Reply(problem)]
-        from datetime import datetime
-
         assert isinstance(item, Event)
         starts = datetime.fromisoformat(value)
+        if item.starts_at == starts:
+            ctx.end_flow()
+            unchanged = t._(
+                "Nothing changed: the start is already %(when)s. Nobody was told.",
+                when=t.datetime(starts),
+            )
+            return [Reply(unchanged), *manage_item(ctx, edit["kind"], item.id or 0)]
         length = (item.ends_at - item.starts_at) if item.ends_at else None
         item.starts_at = starts
         item.ends_at = starts + length if length else None
     else:
+        if (getattr(item, EDITABLE[field]) or "") == text:
+            ctx.end_flow()
+            unchanged = t._("Nothing changed: it already says that. Nobody was told.")
+            return [Reply(unchanged), *manage_item(ctx, edit["kind"], item.id or 0)]
         setattr(item, EDITABLE[field], text)
     item.updated_at = ctx.now
+    saved = t._("Saved.")
     if isinstance(item, Event) and field in ("when", "place", "address"):
-        event_changed(
+        told = event_changed(
             ctx.session, event=item, now=ctx.now, change="time" if field == "when" else "place"
         )
+        if field == "when":
+            saved = t.ngettext(
+                "Saved. New start: %(when)s. %(count)s person going was told.",
+                "Saved. New start: %(when)s. %(count)s people going were told.",
+                told,
+                when=t.datetime(item.starts_at),
+            )
+        else:
+            saved = t.ngettext(
+                "Saved. %(count)s person going was told.",
+                "Saved. %(count)s people going were told.",
+                told,
+            )
     _reindex(ctx, edit["kind"], item.id or 0)
     audit(
         ctx.session,
@@ -579,7 +601,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
         now=ctx.now,
     )
     ctx.end_flow()
-    return [Reply(ctx.t._("Saved.")), *manage_item(ctx, edit["kind"], item.id or 0)]
+    return [Reply(saved), *manage_item(ctx, edit["kind"], item.id or 0)]
 
 
 @router.on_action("cancel_ask", int)

@@ -45,15 +45,18 @@ def person(app: App, name: str, locale: str = "en") -> Dialog:
     return dialog
 
 
-def coordinator(app: App, name: str = "carla", organisation: str = "ASZ") -> Dialog:
+def coordinator(
+    app: App, name: str = "carla", organisation: str = "ASZ", locale: str = "en"
+) -> Dialog:
     admin = person(app, "admin")
     admin.say("/coordinator")
     admin.tap("Invite a coordinator")
     admin.tap(organisation)
     code = admin.text.split("/join ")[1].split()[0]
-    dialog = person(app, name)
+    dialog = person(app, name, locale)
+    roles = count(app, Role)
     dialog.say(f"/join {code}")
-    assert "You are now a coordinator" in dialog.text
+    assert count(app, Role) == roles + 1, dialog.text
     return dialog
 
 
@@ -197,7 +200,8 @@ def test_moving_and_cancelling_an_event_tells_people_going(city: App) -> None:
     assert "3 people are going." in carla.text
     carla.tap("Time")
     carla.say("12.12. 19:00")
-    assert "Saved." in carla.text
+    assert "Saved. New start: Saturday, December 12, 7:00" in carla.text
+    assert "3 people going were told." in carla.text
     assert count(city, OutboxMessage, OutboxMessage.kind == "event_changed") == 3
     carla.tap("Cancel the event")
     assert "3 people going will be told" in carla.text
@@ -349,3 +353,32 @@ def test_typing_at_a_button_step_asks_again_and_keeps_the_draft(city: App, local
     )
     assert count(city, Event, Event.title == "Sommerfest im Hof") == 1
     assert count(city, Event, Event.status == ItemStatus.DRAFT) == 0
+
+
+SAVED = {
+    "de": ("Neuer Beginn", "19:00", "3 Personen, die kommen, wurden benachrichtigt.", "Nichts"),
+    "uk": ("Новий початок", "19:00", "Кількість повідомлених учасників: 3.", "Нічого не"),
+    "ar": ("موعد البدء الجديد", "7:00 م", "من المشاركين: \u20683\u2069.", "لم يتغير شيء"),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(SAVED))
+def test_an_edit_tells_people_going_once_and_only_on_a_real_change(city: App, locale: str) -> None:
+    new_start, hour, told, unchanged = SAVED[locale]
+    carla = coordinator(city, locale=locale)
+    for i in range(3):
+        person(city, f"g{i}").press("go:1")
+    with session_scope(city.engine) as session:
+        place = session.get(Event, 1).place_name
+    run_table(
+        carla,
+        [
+            ("[edit:e:1:when]", []),
+            ("12.12. 19:00", [new_start, hour, told], 2),
+            ("[edit:e:1:when]", []),
+            ("12.12. 19:00", [unchanged, hour], 2),
+            ("[edit:e:1:place]", []),
+            (place, [unchanged], 2),
+        ],
+    )
+    assert count(city, OutboxMessage, OutboxMessage.kind == "event_changed") == 3
