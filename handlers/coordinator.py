@@ -29,7 +29,7 @@ from handlers.context import Context
 from handlers.roles import acts_for, admin, is_coordinator, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, menu_button, name_in, too_long
+from handlers.ui import main_menu, menu_button, name_in, too_long, too_short
 
 # The questions of the publishing conversation, in order, per kind of item.
 OFFER_STEPS = (
@@ -82,6 +82,8 @@ LIMITS = {
     "schedule": 300,
     "contact": 300,
 }
+# The model's column lengths above; below, what is too short to tell residents anything.
+MINIMUMS = {"title": 3, "summary": 3}
 PUBLISH = "publish"
 
 
@@ -215,16 +217,24 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
         if step in ("category", "district"):
             return [Reply(again), *_ask(ctx, step)]
         return [Reply(again), *_ask_organisation(ctx)]
-    limit = LIMITS.get(step)
-    if limit is not None and len(text) > limit:
-        return [
-            Reply(too_long(ctx.t, limit)),
-            *_ask(ctx, step),
-        ]
+    problem = _length_problem(ctx, step, text)
+    if problem:
+        return [Reply(problem), *_ask(ctx, step)]
     value, problem = _read(ctx, step, text)
     if problem:
         return [Reply(problem), *_ask(ctx, step)]
     return _advance(ctx, step, value)
+
+
+def _length_problem(ctx: Context, field: str, text: str) -> str | None:
+    """Say what is wrong with the length of a typed answer, if anything."""
+    limit = LIMITS.get(field)
+    if limit is not None and len(text) > limit:
+        return too_long(ctx.t, limit)
+    minimum = MINIMUMS.get(field)
+    if minimum is not None and len(text) < minimum:
+        return too_short(ctx.t, minimum)
+    return None
 
 
 def _read(ctx: Context, step: str, text: str) -> tuple[Any, str | None]:
@@ -531,13 +541,12 @@ def edit_field(ctx: Context, kind: str, item_id: int, field: str) -> list[Reply]
     if item is None or field not in EDITABLE or (field == "when" and kind != "e"):
         return not_allowed(ctx) if item is None else router.call(ctx, "stale")
     ctx.start_flow(PUBLISH, "edit_value", edit={"kind": kind, "id": item_id, "field": field})
-    ask = _ask(
-        ctx,
-        {"place": "place", "when": "when"}.get(
-            field, field if field != "description" else "description"
-        ),
-    )
-    return [Reply(ask[0].text, buttons=((_cancel_button(ctx),),))]
+    return _ask_edit(ctx, field)
+
+
+def _ask_edit(ctx: Context, field: str) -> list[Reply]:
+    """Ask for the new value of a field, with only a way to stop."""
+    return [Reply(_ask(ctx, field)[0].text, buttons=((_cancel_button(ctx),),))]
 
 
 def _apply_edit(ctx: Context, text: str) -> list[Reply]:
@@ -547,14 +556,14 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
     if item is None or field not in EDITABLE:
         ctx.end_flow()
         return not_allowed(ctx)
-    limit = LIMITS.get(field)
-    if limit is not None and len(text) > limit:
-        return [Reply(too_long(ctx.t, limit))]
+    problem = _length_problem(ctx, field, text)
+    if problem:
+        return [Reply(problem), *_ask_edit(ctx, field)]
     t = ctx.t
     if field == "when":
         value, problem = _read(ctx, "when", text)
         if problem:
-            return [Reply(problem)]
+            return [Reply(problem), *_ask_edit(ctx, field)]
         assert isinstance(item, Event)
         starts = datetime.fromisoformat(value)
         if item.starts_at == starts:

@@ -382,3 +382,32 @@ def test_an_edit_tells_people_going_once_and_only_on_a_real_change(city: App, lo
         ],
     )
     assert count(city, OutboxMessage, OutboxMessage.kind == "event_changed") == 3
+
+
+SHORT = {
+    "de": ("Das ist zu kurz. Bitte mindestens 3 Zeichen.", "Das ist zu lang."),
+    "uk": ("Це закоротко. Мінімальна кількість символів: 3.", "Це задовго."),
+    "ar": ("هذا قصير جدًا.", "هذا طويل جدًا."),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(SHORT))
+def test_titles_too_short_or_too_long_are_asked_again(city: App, locale: str) -> None:
+    short, long = SHORT[locale]
+    carla = coordinator(city, locale=locale)
+    carla.press("pub_new:offer")
+    carla.press("pub_pick:category:1")
+    question = carla.text
+    run_table(
+        carla,
+        [
+            ("A", [short, question], 2),
+            ("x" * 201, [long, question], 2),
+            ("Leseclub", []),
+            ("[edit:e:1:title]", [question]),
+            ("B", [short, question], 2),
+        ],
+    )
+    with session_scope(city.engine) as session:
+        assert session.get(Event, 1).title != "B"
+    assert count(city, Offer, Offer.title == "A") == 0
