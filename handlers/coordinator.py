@@ -213,7 +213,7 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
         # say so and show the same step again; the draft stays as it is.
         again = ctx.t._("Please choose one of the buttons.")
         if step == "preview":
-            return [Reply(again), *_show_preview(ctx)]
+            return [Reply(again), *_show_preview(ctx)] if _saved_draft(ctx) else _draft_gone(ctx)
         if step in ("category", "district"):
             return [Reply(again), *_ask(ctx, step)]
         return [Reply(again), *_ask_organisation(ctx)]
@@ -371,6 +371,8 @@ def _show_preview(ctx: Context) -> list[Reply]:
     draft = ctx.flow_data
     t = ctx.t
     item_id = draft.get("draft_id") or 0
+    if _saved_draft(ctx) is None:
+        return _draft_gone(ctx)
     shown = (
         offer_detail(ctx, item_id) if draft.get("kind") == "offer" else event_detail(ctx, item_id)
     )
@@ -392,8 +394,10 @@ def publish(ctx: Context) -> list[Reply]:
     if ctx.state.flow != PUBLISH or ctx.state.step != "preview":
         return router.call(ctx, "stale")
     model = Offer if draft.get("kind") == "offer" else Event
-    item = ctx.session.get(model, draft.get("draft_id") or 0)
-    if item is None or not acts_for(ctx, item.organisation_id):
+    item = _saved_draft(ctx)
+    if item is None:
+        return _draft_gone(ctx)
+    if not acts_for(ctx, item.organisation_id):
         return not_allowed(ctx)
     if isinstance(item, Event) and item.starts_at <= ctx.now:
         ctx.end_flow()
@@ -422,6 +426,24 @@ def publish(ctx: Context) -> list[Reply]:
             ),
         )
     ]
+
+
+def _saved_draft(ctx: Context) -> Offer | Event | None:
+    """The draft saved at the preview, unless it was published or deleted since."""
+    draft = ctx.flow_data
+    model = Offer if draft.get("kind") == "offer" else Event
+    item = ctx.session.get(model, draft.get("draft_id") or 0)
+    return item if item is not None and item.status == ItemStatus.DRAFT else None
+
+
+def _draft_gone(ctx: Context) -> list[Reply]:
+    """Say that a draft left for a day was deleted (by the nightly clean-up)."""
+    ctx.end_flow()
+    text = ctx.t._(
+        "This draft was deleted because it was left unfinished for a day. Nothing was "
+        "published; please start again."
+    )
+    return [main_menu(ctx, text)]
 
 
 def _reindex(ctx: Context, kind: str, item_id: int) -> None:

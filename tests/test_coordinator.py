@@ -411,3 +411,42 @@ def test_titles_too_short_or_too_long_are_asked_again(city: App, locale: str) ->
     with session_scope(city.engine) as session:
         assert session.get(Event, 1).title != "B"
     assert count(city, Offer, Offer.title == "A") == 0
+
+
+GONE = {
+    "de": "Dieser Entwurf wurde gelöscht",
+    "uk": "Цю чернетку видалено",
+    "ar": "حُذفت هذه المسودة",
+}
+
+
+@pytest.mark.parametrize("locale", sorted(GONE))
+def test_a_draft_left_for_a_day_is_deleted_at_night_and_the_flow_says_so(
+    city: App, clock: FakeClock, locale: str
+) -> None:
+    carla = coordinator(city, locale=locale)
+    carla.press("pub_new:offer")
+    carla.press("pub_pick:category:1")
+    carla.say("Leseclub")
+    carla.say("Wir lesen vor.")
+    carla.press("pub_skip")  # the description
+    carla.press("pub_pick:district:0")
+    for _ in range(4):  # place, address, schedule, contact
+        carla.press("pub_skip")
+    assert len(carla.last) == 2 and "Leseclub" in carla.text
+    published = count(city, Offer, Offer.status == ItemStatus.PUBLISHED)
+    jobs = Jobs(conversation=city.conversation, settings=city.settings, clock=clock)
+    clock.advance(timedelta(hours=23))
+    assert jobs.retention()["drafts"] == 0
+    assert count(city, Offer, Offer.status == ItemStatus.DRAFT) == 1
+    clock.advance(timedelta(hours=2))
+    assert jobs.retention()["drafts"] == 1
+    assert count(city, Offer, Offer.status == ItemStatus.DRAFT) == 0
+    assert count(city, Offer, Offer.status == ItemStatus.PUBLISHED) == published
+    # Picked up again by typing at the preview, or by pressing its button.
+    if locale == "ar":
+        carla.say("بسرعة")
+    else:
+        carla.press("pub_ok")
+    assert len(carla.last) == 1 and GONE[locale] in carla.text
+    assert count(city, Offer, Offer.title == "Leseclub") == 0
