@@ -57,6 +57,7 @@ def coordinator(
     roles = count(app, Role)
     dialog.say(f"/join {code}")
     assert count(app, Role) == roles + 1, dialog.text
+    assert locale != "en" or "You are now a coordinator" in dialog.text
     return dialog
 
 
