@@ -23,7 +23,10 @@ from db.models import (
     Attendance,
     AuditEntry,
     ConversationState,
+    Event,
     HelpRequest,
+    ItemStatus,
+    Offer,
     OutboxMessage,
     OutboxStatus,
     Role,
@@ -107,6 +110,9 @@ class RetentionPolicy:
     keep_inactive: timedelta
     notice_before: timedelta
     keep_audit: timedelta
+    # A draft is saved at the preview of the publishing conversation; one left for a day is
+    # abandoned (the conversation says so if it is picked up again).
+    keep_drafts: timedelta = timedelta(days=1)
 
     @classmethod
     def from_settings(cls, settings: RetentionSettings) -> RetentionPolicy:
@@ -270,6 +276,37 @@ def delete_old_audit_entries(
     return _slice(ids, more, after_id)
 
 
+def delete_abandoned_drafts(
+    session: Session,
+    *,
+    now: datetime,
+    policy: RetentionPolicy,
+    after_id: int = 0,
+    limit: int = ROWS_PER_SLICE,
+) -> Slice:
+    """Delete the next slice of draft offers and events nobody has touched for too long."""
+    done, more = 0, False
+    for model in (Offer, Event):
+        # Through the status index, not the primary key: drafts are few among thousands of
+        # published items, and the rows deleted are gone, so every slice starts afresh.
+        ids = list(
+            session.exec(
+                select(model.id)
+                .where(
+                    model.status == ItemStatus.DRAFT,
+                    col(model.updated_at) < now - policy.keep_drafts,
+                )
+                .limit(limit + 1)
+            ).all()
+        )
+        left = len(ids) > limit
+        ids = ids[:limit]
+        if ids:
+            session.execute(delete(model).where(col(model.id).in_(ids)))
+        done, more = done + len(ids), more or left
+    return Slice(done, 0, more)
+
+
 class RetentionStep(Protocol):
     def __call__(
         self,
@@ -288,6 +325,7 @@ RETENTION_STEPS: tuple[tuple[str, RetentionStep], ...] = (
     ("users", erase_expired_users),
     ("warned", warn_before_erasure),
     ("audit", delete_old_audit_entries),
+    ("drafts", delete_abandoned_drafts),
 )
 
 

@@ -3,7 +3,7 @@ and cancelling them, and numbers. Every action re-checks the role and the organi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -29,7 +29,7 @@ from handlers.context import Context
 from handlers.roles import acts_for, admin, is_coordinator, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, menu_button, name_in, too_long
+from handlers.ui import main_menu, menu_button, name_in, too_long, too_short
 
 # The questions of the publishing conversation, in order, per kind of item.
 OFFER_STEPS = (
@@ -82,6 +82,8 @@ LIMITS = {
     "schedule": 300,
     "contact": 300,
 }
+# The model's column lengths above; below, what is too short to tell residents anything.
+MINIMUMS = {"title": 3, "summary": 3}
 PUBLISH = "publish"
 
 
@@ -137,10 +139,14 @@ def start_publishing(ctx: Context, kind: str) -> list[Reply]:
     mine = organisations(ctx)
     if not mine:
         return not_allowed(ctx)
-    ctx.start_flow(PUBLISH, None, kind=kind)
+    ctx.start_flow(PUBLISH, "organisation", kind=kind)
     if len(mine) == 1:
         return choose_organisation(ctx, mine[0].id or 0)
-    rows = tuple((Button(o.name, action("pub_org", o.id or 0)),) for o in mine)
+    return _ask_organisation(ctx)
+
+
+def _ask_organisation(ctx: Context) -> list[Reply]:
+    rows = tuple((Button(o.name, action("pub_org", o.id or 0)),) for o in organisations(ctx))
     return [Reply(ctx.t._("For which organisation?"), buttons=(*rows, (_cancel_button(ctx),)))]
 
 
@@ -203,17 +209,32 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
     if step == "edit_value":
         return _apply_edit(ctx, text)
     if step not in TEXT_STEPS:
-        return [Reply(ctx.t._("Please choose one of the buttons.")), *_ask(ctx, step)]
-    limit = LIMITS.get(step)
-    if limit is not None and len(text) > limit:
-        return [
-            Reply(too_long(ctx.t, limit)),
-            *_ask(ctx, step),
-        ]
+        # A button question (organisation, topic, district, the preview) answered by typing:
+        # say so and show the same step again; the draft stays as it is.
+        again = ctx.t._("Please choose one of the buttons.")
+        if step == "preview":
+            return [Reply(again), *_show_preview(ctx)] if _saved_draft(ctx) else _draft_gone(ctx)
+        if step in ("category", "district"):
+            return [Reply(again), *_ask(ctx, step)]
+        return [Reply(again), *_ask_organisation(ctx)]
+    problem = _length_problem(ctx, step, text)
+    if problem:
+        return [Reply(problem), *_ask(ctx, step)]
     value, problem = _read(ctx, step, text)
     if problem:
         return [Reply(problem), *_ask(ctx, step)]
     return _advance(ctx, step, value)
+
+
+def _length_problem(ctx: Context, field: str, text: str) -> str | None:
+    """Say what is wrong with the length of a typed answer, if anything."""
+    limit = LIMITS.get(field)
+    if limit is not None and len(text) > limit:
+        return too_long(ctx.t, limit)
+    minimum = MINIMUMS.get(field)
+    if minimum is not None and len(text) < minimum:
+        return too_short(ctx.t, minimum)
+    return None
 
 
 def _read(ctx: Context, step: str, text: str) -> tuple[Any, str | None]:
@@ -307,11 +328,6 @@ def _ask(ctx: Context, step: str) -> list[Reply]:
 
 def _preview(ctx: Context) -> list[Reply]:
     """Save the draft and show it exactly as residents will see it, with publish and stop."""
-    from datetime import datetime
-
-    from handlers.events import event_detail
-    from handlers.offers import offer_detail
-
     draft = ctx.flow_data
     if not acts_for(ctx, draft.get("organisation_id", 0)):
         return not_allowed(ctx)
@@ -344,11 +360,21 @@ def _preview(ctx: Context) -> list[Reply]:
     ctx.session.add(item)
     ctx.session.flush()
     ctx.save_flow({**draft, "draft_id": item.id}, "preview")
+    return _show_preview(ctx)
+
+
+def _show_preview(ctx: Context) -> list[Reply]:
+    """Show the saved draft as residents will see it, with publish and stop."""
+    from handlers.events import event_detail
+    from handlers.offers import offer_detail
+
+    draft = ctx.flow_data
     t = ctx.t
+    item_id = draft.get("draft_id") or 0
+    if _saved_draft(ctx) is None:
+        return _draft_gone(ctx)
     shown = (
-        offer_detail(ctx, item.id or 0)
-        if draft["kind"] == "offer"
-        else event_detail(ctx, item.id or 0)
+        offer_detail(ctx, item_id) if draft.get("kind") == "offer" else event_detail(ctx, item_id)
     )
     card = shown[-1]
     confirm = Reply(
@@ -368,8 +394,10 @@ def publish(ctx: Context) -> list[Reply]:
     if ctx.state.flow != PUBLISH or ctx.state.step != "preview":
         return router.call(ctx, "stale")
     model = Offer if draft.get("kind") == "offer" else Event
-    item = ctx.session.get(model, draft.get("draft_id") or 0)
-    if item is None or not acts_for(ctx, item.organisation_id):
+    item = _saved_draft(ctx)
+    if item is None:
+        return _draft_gone(ctx)
+    if not acts_for(ctx, item.organisation_id):
         return not_allowed(ctx)
     if isinstance(item, Event) and item.starts_at <= ctx.now:
         ctx.end_flow()
@@ -398,6 +426,24 @@ def publish(ctx: Context) -> list[Reply]:
             ),
         )
     ]
+
+
+def _saved_draft(ctx: Context) -> Offer | Event | None:
+    """The draft saved at the preview, unless it was published or deleted since."""
+    draft = ctx.flow_data
+    model = Offer if draft.get("kind") == "offer" else Event
+    item = ctx.session.get(model, draft.get("draft_id") or 0)
+    return item if item is not None and item.status == ItemStatus.DRAFT else None
+
+
+def _draft_gone(ctx: Context) -> list[Reply]:
+    """Say that a draft left for a day was deleted (by the nightly clean-up)."""
+    ctx.end_flow()
+    text = ctx.t._(
+        "This draft was deleted because it was left unfinished for a day. Nothing was "
+        "published; please start again."
+    )
+    return [main_menu(ctx, text)]
 
 
 def _reindex(ctx: Context, kind: str, item_id: int) -> None:
@@ -517,13 +563,12 @@ def edit_field(ctx: Context, kind: str, item_id: int, field: str) -> list[Reply]
     if item is None or field not in EDITABLE or (field == "when" and kind != "e"):
         return not_allowed(ctx) if item is None else router.call(ctx, "stale")
     ctx.start_flow(PUBLISH, "edit_value", edit={"kind": kind, "id": item_id, "field": field})
-    ask = _ask(
-        ctx,
-        {"place": "place", "when": "when"}.get(
-            field, field if field != "description" else "description"
-        ),
-    )
-    return [Reply(ask[0].text, buttons=((_cancel_button(ctx),),))]
+    return _ask_edit(ctx, field)
+
+
+def _ask_edit(ctx: Context, field: str) -> list[Reply]:
+    """Ask for the new value of a field, with only a way to stop."""
+    return [Reply(_ask(ctx, field)[0].text, buttons=((_cancel_button(ctx),),))]
 
 
 def _apply_edit(ctx: Context, text: str) -> list[Reply]:
@@ -533,27 +578,51 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
     if item is None or field not in EDITABLE:
         ctx.end_flow()
         return not_allowed(ctx)
-    limit = LIMITS.get(field)
-    if limit is not None and len(text) > limit:
-        return [Reply(too_long(ctx.t, limit))]
+    problem = _length_problem(ctx, field, text)
+    if problem:
+        return [Reply(problem), *_ask_edit(ctx, field)]
+    t = ctx.t
     if field == "when":
         value, problem = _read(ctx, "when", text)
         if problem:
-            return [Reply(problem)]
-        from datetime import datetime
-
+            return [Reply(problem), *_ask_edit(ctx, field)]
         assert isinstance(item, Event)
         starts = datetime.fromisoformat(value)
+        if item.starts_at == starts:
+            ctx.end_flow()
+            unchanged = t._(
+                "Nothing changed: the start is already %(when)s. Nobody was told.",
+                when=t.datetime(starts),
+            )
+            return [Reply(unchanged), *manage_item(ctx, edit["kind"], item.id or 0)]
         length = (item.ends_at - item.starts_at) if item.ends_at else None
         item.starts_at = starts
         item.ends_at = starts + length if length else None
     else:
+        if (getattr(item, EDITABLE[field]) or "") == text:
+            ctx.end_flow()
+            unchanged = t._("Nothing changed: it already says that. Nobody was told.")
+            return [Reply(unchanged), *manage_item(ctx, edit["kind"], item.id or 0)]
         setattr(item, EDITABLE[field], text)
     item.updated_at = ctx.now
+    saved = t._("Saved.")
     if isinstance(item, Event) and field in ("when", "place", "address"):
-        event_changed(
+        told = event_changed(
             ctx.session, event=item, now=ctx.now, change="time" if field == "when" else "place"
         )
+        if field == "when":
+            saved = t.ngettext(
+                "Saved. New start: %(when)s. %(count)s person going was told.",
+                "Saved. New start: %(when)s. %(count)s people going were told.",
+                told,
+                when=t.datetime(item.starts_at),
+            )
+        else:
+            saved = t.ngettext(
+                "Saved. %(count)s person going was told.",
+                "Saved. %(count)s people going were told.",
+                told,
+            )
     _reindex(ctx, edit["kind"], item.id or 0)
     audit(
         ctx.session,
@@ -563,7 +632,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
         now=ctx.now,
     )
     ctx.end_flow()
-    return [Reply(ctx.t._("Saved.")), *manage_item(ctx, edit["kind"], item.id or 0)]
+    return [Reply(saved), *manage_item(ctx, edit["kind"], item.id or 0)]
 
 
 @router.on_action("cancel_ask", int)

@@ -66,6 +66,13 @@ def too_long(t: Translator, limit: int) -> str:
     return t._("That is too long: at most %(limit)s characters, please.", limit=t.number(limit))
 
 
+def too_short(t: Translator, minimum: int) -> str:
+    """Say that a typed answer is under its length minimum."""
+    return t._(
+        "That is too short: at least %(minimum)s characters, please.", minimum=t.number(minimum)
+    )
+
+
 def place_of(item: Offer | Event) -> Place | None:
     """Return where an offer or event happens, if it says."""
     if not (item.place_name or item.address):

@@ -46,15 +46,19 @@ def person(app: App, name: str, locale: str = "en") -> Dialog:
     return dialog
 
 
-def coordinator(app: App, name: str = "carla", organisation: str = "ASZ") -> Dialog:
+def coordinator(
+    app: App, name: str = "carla", organisation: str = "ASZ", locale: str = "en"
+) -> Dialog:
     admin = person(app, "admin")
     admin.say("/coordinator")
     admin.tap("Invite a coordinator")
     admin.tap(organisation)
     code = admin.text.split("/join ")[1].split()[0]
-    dialog = person(app, name)
+    dialog = person(app, name, locale)
+    roles = count(app, Role)
     dialog.say(f"/join {code}")
-    assert "You are now a coordinator" in dialog.text
+    assert count(app, Role) == roles + 1, dialog.text
+    assert locale != "en" or "You are now a coordinator" in dialog.text
     return dialog
 
 
@@ -198,7 +202,8 @@ def test_moving_and_cancelling_an_event_tells_people_going(city: App) -> None:
     assert "3 people are going." in carla.text
     carla.tap("Time")
     carla.say("12.12. 19:00")
-    assert "Saved." in carla.text
+    assert "Saved. New start: Saturday, December 12, 7:00" in carla.text
+    assert "3 people going were told." in carla.text
     assert count(city, OutboxMessage, OutboxMessage.kind == "event_changed") == 3
     carla.tap("Cancel the event")
     assert "3 people going will be told" in carla.text
@@ -314,3 +319,136 @@ def test_a_coordinator_gets_a_poster_of_their_event(city: App) -> None:
     resident = person(city, "rita")
     resident.press("poster:e:1")
     assert "only for coordinators" in resident.text
+
+
+RE_ASK = {
+    "de": ("Bitte wähle einen der Buttons.", "Für welche Organisation?"),
+    "uk": ("Будь ласка, натисніть одну з кнопок.", "Для якої організації?"),
+    "ar": ("يُرجى اختيار أحد الأزرار.", "لأي منظمة؟"),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(RE_ASK))
+def test_typing_at_a_button_step_asks_again_and_keeps_the_draft(city: App, locale: str) -> None:
+    again, which = RE_ASK[locale]
+    boss = person(city, "admin", locale)
+    run_table(
+        boss,
+        [
+            ("[pub_new:event]", [which]),
+            ("ASZ bitte", [again, which], 2),
+            ("[pub_org:1]", []),
+            ("[pub_pick:category:1]", []),
+            ("Sommerfest im Hof", []),
+            ("Wir feiern zusammen.", []),
+            ("[pub_skip]", []),
+            ("Irgendwo", [again], 2),
+            ("[pub_pick:district:0]", []),
+            ("[pub_skip]", []),
+            ("[pub_skip]", []),
+            ("morgen 17 Uhr", []),
+            ("[pub_skip]", []),
+            ("[pub_skip]", ["Sommerfest im Hof", "✅"], 2),
+            ("Ja, veröffentlichen", [again, "Sommerfest im Hof", "✅"], 3),
+            ("[pub_ok]", ["Sommerfest im Hof"]),
+        ],
+    )
+    assert count(city, Event, Event.title == "Sommerfest im Hof") == 1
+    assert count(city, Event, Event.status == ItemStatus.DRAFT) == 0
+
+
+SAVED = {
+    "de": ("Neuer Beginn", "19:00", "3 Personen, die kommen, wurden benachrichtigt.", "Nichts"),
+    "uk": ("Новий початок", "19:00", "Кількість повідомлених учасників: 3.", "Нічого не"),
+    "ar": ("موعد البدء الجديد", "7:00 م", "من المشاركين: \u20683\u2069.", "لم يتغير شيء"),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(SAVED))
+def test_an_edit_tells_people_going_once_and_only_on_a_real_change(city: App, locale: str) -> None:
+    new_start, hour, told, unchanged = SAVED[locale]
+    carla = coordinator(city, locale=locale)
+    for i in range(3):
+        person(city, f"g{i}").press("go:1")
+    with session_scope(city.engine) as session:
+        place = session.get(Event, 1).place_name
+    run_table(
+        carla,
+        [
+            ("[edit:e:1:when]", []),
+            ("12.12. 19:00", [new_start, hour, told], 2),
+            ("[edit:e:1:when]", []),
+            ("12.12. 19:00", [unchanged, hour], 2),
+            ("[edit:e:1:place]", []),
+            (place, [unchanged], 2),
+        ],
+    )
+    assert count(city, OutboxMessage, OutboxMessage.kind == "event_changed") == 3
+
+
+SHORT = {
+    "de": ("Das ist zu kurz. Bitte mindestens 3 Zeichen.", "Das ist zu lang."),
+    "uk": ("Це закоротко. Мінімальна кількість символів: 3.", "Це задовго."),
+    "ar": ("هذا قصير جدًا.", "هذا طويل جدًا."),
+}
+
+
+@pytest.mark.parametrize("locale", sorted(SHORT))
+def test_titles_too_short_or_too_long_are_asked_again(city: App, locale: str) -> None:
+    short, long = SHORT[locale]
+    carla = coordinator(city, locale=locale)
+    carla.press("pub_new:offer")
+    carla.press("pub_pick:category:1")
+    question = carla.text
+    run_table(
+        carla,
+        [
+            ("A", [short, question], 2),
+            ("x" * 201, [long, question], 2),
+            ("Leseclub", []),
+            ("[edit:e:1:title]", [question]),
+            ("B", [short, question], 2),
+        ],
+    )
+    with session_scope(city.engine) as session:
+        assert session.get(Event, 1).title != "B"
+    assert count(city, Offer, Offer.title == "A") == 0
+
+
+GONE = {
+    "de": "Dieser Entwurf wurde gelöscht",
+    "uk": "Цю чернетку видалено",
+    "ar": "حُذفت هذه المسودة",
+}
+
+
+@pytest.mark.parametrize("locale", sorted(GONE))
+def test_a_draft_left_for_a_day_is_deleted_at_night_and_the_flow_says_so(
+    city: App, clock: FakeClock, locale: str
+) -> None:
+    carla = coordinator(city, locale=locale)
+    carla.press("pub_new:offer")
+    carla.press("pub_pick:category:1")
+    carla.say("Leseclub")
+    carla.say("Wir lesen vor.")
+    carla.press("pub_skip")  # the description
+    carla.press("pub_pick:district:0")
+    for _ in range(4):  # place, address, schedule, contact
+        carla.press("pub_skip")
+    assert len(carla.last) == 2 and "Leseclub" in carla.text
+    published = count(city, Offer, Offer.status == ItemStatus.PUBLISHED)
+    jobs = Jobs(conversation=city.conversation, settings=city.settings, clock=clock)
+    clock.advance(timedelta(hours=23))
+    assert jobs.retention()["drafts"] == 0
+    assert count(city, Offer, Offer.status == ItemStatus.DRAFT) == 1
+    clock.advance(timedelta(hours=2))
+    assert jobs.retention()["drafts"] == 1
+    assert count(city, Offer, Offer.status == ItemStatus.DRAFT) == 0
+    assert count(city, Offer, Offer.status == ItemStatus.PUBLISHED) == published
+    # Picked up again by typing at the preview, or by pressing its button.
+    if locale == "ar":
+        carla.say("بسرعة")
+    else:
+        carla.press("pub_ok")
+    assert len(carla.last) == 1 and GONE[locale] in carla.text
+    assert count(city, Offer, Offer.title == "Leseclub") == 0

@@ -450,12 +450,14 @@ def test_retention_runs_one_transaction_per_slice_of_each_kind(
         while run.next_slice(app.engine):
             pass
     slices = sum(max(1, math.ceil(n / limit)) for n in (messages, expired, to_warn, audit_rows))
+    slices += 1  # no drafts: one slice finds none
     assert transactions.count == slices
     assert run.done == {
         "messages": messages,
         "users": expired,
         "warned": to_warn,
         "audit": audit_rows,
+        "drafts": 0,
     }
     with session_scope(app.engine) as session:
         kinds = [(m.kind, m.dedupe_key) for m in session.exec(select(OutboxMessage)).all()]
@@ -509,7 +511,7 @@ def test_an_expired_coordinators_many_audit_entries_go_a_slice_at_a_time(app: Ap
         while run.next_slice(app.engine):
             pass
     # 500, 500, then the last 200 with the two users; one each for the other kinds of data
-    assert transactions.count == 3 + 3
+    assert transactions.count == 3 + 4
     assert run.done["users"] == 2
     with session_scope(app.engine) as session:
         assert session.exec(select(AuditEntry)).all() == []
