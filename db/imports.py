@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from db.models import Category, District, Event, ItemStatus, Offer, Organisation
 
@@ -50,7 +50,7 @@ def import_file(
 ) -> ImportReport:
     """Import a .csv of offers or a .ics of events."""
     if path.suffix.lower() == ".csv":
-        return import_offers_csv(session, text=path.read_text(encoding="utf-8-sig"), now=now)
+        return import_offers_csv(session, text=decode_csv(path.read_bytes()), now=now)
     if path.suffix.lower() in (".ics", ".ical"):
         if not organisation_slug:
             raise ImportError_("an iCalendar feed needs --org, the organisation its events are of")
@@ -60,6 +60,40 @@ def import_file(
     raise ImportError_(f"{path.name}: only .csv (offers) and .ics (events) can be imported")
 
 
+def decode_csv(data: bytes) -> str:
+    """The text of a CSV file as spreadsheets save it: UTF-8 (with or without the byte order mark
+    Excel writes), UTF-16 with a byte order mark ("Unicode text"), else Windows-1252, the
+    encoding of Excel's plain "CSV" on Western European Windows."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportError_("the file starts like UTF-16 but is not valid UTF-16") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportError_(
+            f"line {line}: the file is neither UTF-8 nor Windows-1252; save it as CSV UTF-8"
+        ) from None
+
+
+def _separator(text: str) -> str:
+    """The separator of the header line: comma, semicolon (German Excel) or tab."""
+    header = text.split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def _by_slug(session: Session, model: type[Any], slug: str, line: int, what: str) -> Any:
     row = session.exec(select(model).where(model.slug == slug.strip())).first()
     if row is None:
@@ -67,20 +101,52 @@ def _by_slug(session: Session, model: type[Any], slug: str, line: int, what: str
     return row
 
 
+def _organisation(session: Session, text: str, line: int) -> Organisation:
+    """An organisation by its slug or its name, ignoring case."""
+    wanted = _norm(text)
+    rows = session.exec(select(Organisation).order_by(col(Organisation.slug))).all()
+    for row in rows:
+        if wanted in (_norm(row.slug), _norm(row.name)):
+            return row
+    valid = "; ".join(row.slug for row in rows)
+    raise ImportError_(f"line {line}: unknown organisation {text.strip()!r}; valid: {valid}")
+
+
+def _by_name(session: Session, model: type[Category] | type[District], text: str, line: int) -> Any:
+    """A category or district by its slug or by its name in any language, ignoring case."""
+    wanted = _norm(text)
+    rows = session.exec(select(model).order_by(col(model.position), col(model.slug))).all()
+    for row in rows:
+        if _norm(row.slug) == wanted or wanted in {_norm(n) for n in row.names.values()}:
+            return row
+    what = "category" if model is Category else "district"
+    valid = "; ".join(
+        f"{row.slug} ({row.names['de']})" if row.names.get("de") else row.slug for row in rows
+    )
+    raise ImportError_(f"line {line}: unknown {what} {text.strip()!r}; valid: {valid}")
+
+
 def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportReport:
-    reader = csv.DictReader(io.StringIO(text))
+    """Upsert offers from CSV text; comma, semicolon or tab separated, header in the first line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_separator(text))
+    if reader.fieldnames:
+        reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ImportError_(f"missing columns: {', '.join(missing)}")
+        raise ImportError_(
+            f"line 1: missing columns: {', '.join(missing)} "
+            f"(found: {', '.join(reader.fieldnames or []) or 'none'})"
+        )
     created = updated = unchanged = 0
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num
         source_id = (row.get("source_id") or "").strip()
         if not source_id or not (row.get("title") or "").strip():
             raise ImportError_(f"line {line}: source_id and title are required")
-        organisation = _by_slug(session, Organisation, row["organisation"], line, "organisation")
-        category = _by_slug(session, Category, row["category"], line, "category")
+        organisation = _organisation(session, row.get("organisation") or "", line)
+        category = _by_name(session, Category, row.get("category") or "", line)
         district = (
-            _by_slug(session, District, row["district"], line, "district")
+            _by_name(session, District, row["district"], line)
             if (row.get("district") or "").strip()
             else None
         )
@@ -88,7 +154,7 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
             "organisation_id": organisation.id,
             "category_id": category.id,
             "district_id": district.id if district else None,
-            "title": row["title"].strip()[:200],
+            "title": (row.get("title") or "").strip()[:200],
             "summary": (row.get("summary") or "").strip()[:500],
             "description": (row.get("description") or "").strip()[:4000],
             "schedule": (row.get("schedule") or "").strip()[:300],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,79 @@ def test_import_command_and_bad_files(
     assert "--org" in capsys.readouterr().err
     assert main(["import", str(feed), "--org", "asz"]) == 0
     assert main(["import", str(tmp_path / "missing.csv")]) == 2
+
+
+EXCEL_CSV = (
+    "Source_ID;Organisation;Category;District;Title;Summary;Latitude;Longitude\r\n"
+    "xl-1;asz;Kinder & Jugend;Innenstadt-Ost;Lesepaten für Grundschüler;"
+    "Vorlesen, üben;49,44;7,76\r\n"
+    '"xl-2";ehrenamt-kl;Діти та молодь;;"Spielplatz; Aufsicht";Größere Kinder;;\r\n'
+)
+
+
+def test_a_windows_1252_semicolon_csv_with_umlauts_imports(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    sheet = tmp_path / "excel.csv"
+    sheet.write_bytes(EXCEL_CSV.replace("Діти та молодь", "children-youth").encode("cp1252"))
+    assert main(["import", str(sheet)]) == 0
+    assert "2 new" in capsys.readouterr().out
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        first = session.exec(select(Offer).where(Offer.source_id == "xl-1")).one()
+        second = session.exec(select(Offer).where(Offer.source_id == "xl-2")).one()
+        assert first.title == "Lesepaten für Grundschüler"
+        assert (first.summary, first.latitude) == ("Vorlesen, üben", 49.44)
+        assert first.category_id == second.category_id and first.district_id is not None
+        assert (second.title, second.summary) == ("Spielplatz; Aufsicht", "Größere Kinder")
+    app.close()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "separator"),
+    [("utf-8", ","), ("utf-8-sig", ";"), ("utf-8", "\t"), ("utf-16", ";")],
+)
+def test_csv_encodings_and_separators(
+    app: App, clock: FakeClock, encoding: str, separator: str
+) -> None:
+    from db.imports import decode_csv
+
+    rows = list(csv.reader(io.StringIO(EXCEL_CSV, newline=""), delimiter=";"))
+    out = io.StringIO(newline="")
+    csv.writer(out, delimiter=separator).writerows(rows)
+    text = out.getvalue()
+    with session_scope(app.engine) as session:
+        report = import_offers_csv(session, text=decode_csv(text.encode(encoding)), now=clock.now())
+        assert report.created == 2
+        names = {o.source_id: o.title for o in session.exec(select(Offer)).all()}
+        assert names["xl-1"] == "Lesepaten für Grundschüler"
+
+
+def test_csv_errors_are_one_line_with_the_line_number_and_the_valid_names(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text(
+        "source_id;organisation;category;title\nok;asz;integration;Fine\nx;asz;Integrationen;T\n",
+        encoding="utf-8",
+    )
+    assert main(["import", str(sheet)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("engagebot: line 3: unknown category 'Integrationen'; valid: ")
+    assert "children-youth (Kinder & Jugend)" in err and "integration (Integration)" in err
+    sheet.write_text("source_id;organisation;title\nx;asz;T\n", encoding="utf-8")
+    assert main(["import", str(sheet)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "engagebot: line 1: missing columns: category (found: source_id, organisation, title)"
+    )
+    sheet.write_bytes(b"source_id,organisation,category,title\nx,asz,sport,\x81\x8d\n")
+    assert main(["import", str(sheet)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("engagebot: line 2: the file is neither UTF-8 nor Windows-1252")
+    sheet.write_text("source_id,organisation,category,district,title\nx,asz,sport,Mars,T\n")
+    assert main(["import", str(sheet)]) == 2
+    assert "line 2: unknown district 'Mars'; valid: innenstadt-west (Innenstadt-West)" in (
+        capsys.readouterr().err
+    )
