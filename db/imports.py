@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import true
 from sqlmodel import Session, col, select
 
+from db.attendance import event_changed
 from db.models import Category, District, Event, ItemStatus, Offer, Organisation
 
 CSV_COLUMNS = ("source_id", "organisation", "category", "title")
@@ -38,6 +40,9 @@ class ImportReport:
     created: int
     updated: int
     unchanged: int
+    cancelled: int = 0
+    archived: int = 0
+    changes: tuple[str, ...] = ()
 
 
 def import_file(
@@ -47,6 +52,7 @@ def import_file(
     now: datetime,
     tz: ZoneInfo,
     organisation_slug: str | None = None,
+    prune: bool = False,
 ) -> ImportReport:
     """Import a .csv of offers or a .ics of events."""
     if path.suffix.lower() == ".csv":
@@ -55,7 +61,12 @@ def import_file(
         if not organisation_slug:
             raise ImportError_("an iCalendar feed needs --org, the organisation its events are of")
         return import_events_ics(
-            session, data=path.read_bytes(), now=now, tz=tz, organisation_slug=organisation_slug
+            session,
+            data=path.read_bytes(),
+            now=now,
+            tz=tz,
+            organisation_slug=organisation_slug,
+            prune=prune,
         )
     raise ImportError_(f"{path.name}: only .csv (offers) and .ics (events) can be imported")
 
@@ -172,38 +183,118 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
 
 
 def import_events_ics(
-    session: Session, *, data: bytes, now: datetime, tz: ZoneInfo, organisation_slug: str
+    session: Session,
+    *,
+    data: bytes,
+    now: datetime,
+    tz: ZoneInfo,
+    organisation_slug: str,
+    prune: bool = False,
 ) -> ImportReport:
+    """Upsert an organisation's events from an iCalendar feed by UID.
+
+    A moved event or a new place tells the people going once, through the same path as an edit
+    in the chat (their queued reminders are replaced by ones for the new time); STATUS:CANCELLED
+    cancels the event and tells them; with `prune`, the organisation's imported events that are
+    no longer in the feed are archived (people going to a future one are told it is cancelled).
+    """
     from icalendar import Calendar
 
     organisation = _by_slug(session, Organisation, organisation_slug, 0, "organisation")
     try:
         calendar = Calendar.from_ical(data)
-    except ValueError as exc:
-        raise ImportError_(f"not an iCalendar file: {exc}") from None
-    created = updated = unchanged = 0
+    except ValueError:
+        raise ImportError_("not an iCalendar file: it must start with BEGIN:VCALENDAR") from None
+    counts = dict.fromkeys(("created", "updated", "unchanged", "cancelled", "archived"), 0)
+    changes: list[str] = []
+    seen: set[str] = set()
     for number, component in enumerate(calendar.walk("VEVENT"), start=1):
         uid = str(component.get("UID") or "").strip()
         start = component.get("DTSTART")
         if not uid or start is None:
             raise ImportError_(f"event {number}: UID and DTSTART are required")
+        source_id = f"ics:{uid}"[:128]
+        seen.add(source_id)
         end = component.get("DTEND")
         geo = component.get("GEO")
+        try:
+            starts_at = _aware(start.dt, tz)
+            ends_at = _aware(end.dt, tz) if end is not None else None
+        except (AttributeError, TypeError, ValueError):
+            raise ImportError_(f"event {number} ({uid}): DTSTART or DTEND is not a date") from None
         values = {
             "organisation_id": organisation.id,
             "title": str(component.get("SUMMARY") or "").strip()[:200] or uid[:200],
             "description": str(component.get("DESCRIPTION") or "").strip()[:4000],
             "place_name": str(component.get("LOCATION") or "").strip()[:200],
-            "starts_at": _aware(start.dt, tz),
-            "ends_at": _aware(end.dt, tz) if end is not None else None,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
             "latitude": float(geo.latitude) if geo is not None else None,
             "longitude": float(geo.longitude) if geo is not None else None,
         }
-        outcome = _upsert(session, Event, f"ics:{uid}"[:128], values, now)
-        created += outcome == "created"
-        updated += outcome == "updated"
-        unchanged += outcome == "unchanged"
-    return ImportReport(created, updated, unchanged)
+        cancelled = str(component.get("STATUS") or "").strip().upper() == "CANCELLED"
+        existing = session.exec(select(Event).where(Event.source_id == source_id)).first()
+        if cancelled:
+            if existing is not None and existing.status == ItemStatus.PUBLISHED:
+                existing.status = ItemStatus.CANCELLED
+                existing.updated_at = now
+                told = event_changed(session, event=existing, now=now, change="cancelled")
+                counts["cancelled"] += 1
+                changes.append(f"cancelled: {existing.title} ({told} going told)")
+            else:
+                counts["unchanged"] += 1
+            continue
+        before = (
+            None
+            if existing is None
+            else {k: getattr(existing, k) for k in ("starts_at", *PLACE_FIELDS)}
+        )
+        outcome = _upsert(session, Event, source_id, values, now)
+        counts[outcome] += 1
+        if outcome == "created":
+            changes.append(f"new: {values['title']}")
+        elif outcome == "updated" and existing is not None and before is not None:
+            change = _event_change(before, existing)
+            told = 0
+            if change and existing.status == ItemStatus.PUBLISHED:
+                told = event_changed(session, event=existing, now=now, change=change)
+            changes.append(
+                f"updated: {existing.title}" + (f" ({change}, {told} going told)" if change else "")
+            )
+    if prune:
+        gone = session.exec(
+            select(Event).where(
+                Event.organisation_id == organisation.id,
+                col(Event.source_id).startswith("ics:"),
+                col(Event.source_id).not_in(seen) if seen else true(),
+                col(Event.status).in_((ItemStatus.PUBLISHED, ItemStatus.CANCELLED)),
+            )
+        ).all()
+        for event in gone:
+            told = 0
+            if event.status == ItemStatus.PUBLISHED and event.starts_at > now:
+                told = event_changed(session, event=event, now=now, change="cancelled")
+            event.status = ItemStatus.ARCHIVED
+            event.updated_at = now
+            counts["archived"] += 1
+            changes.append(f"archived, gone from the feed: {event.title} ({told} going told)")
+    return ImportReport(**counts, changes=tuple(changes))
+
+
+PLACE_FIELDS = ("place_name", "address", "latitude", "longitude")
+
+
+def _event_change(before: dict[str, Any], event: Event) -> str | None:
+    """ "time" or "place" if the event moved, the words an edit in the chat uses, else None."""
+    if _utc(before["starts_at"]) != _utc(event.starts_at):
+        return "time"
+    if any(before[k] != getattr(event, k) for k in PLACE_FIELDS):
+        return "place"
+    return None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _aware(value: date | datetime, tz: ZoneInfo) -> datetime:

@@ -290,20 +290,129 @@ def test_csv_errors_are_one_line_with_the_line_number_and_the_valid_names(
     assert main(["import", str(sheet)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err.startswith("engagebot: line 3: unknown category 'Integrationen'; valid: ")
+    assert err.startswith("engagebot: bad.csv: line 3: unknown category 'Integrationen'; valid: ")
     assert "children-youth (Kinder & Jugend)" in err and "integration (Integration)" in err
     sheet.write_text("source_id;organisation;title\nx;asz;T\n", encoding="utf-8")
     assert main(["import", str(sheet)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
-        "engagebot: line 1: missing columns: category (found: source_id, organisation, title)"
+        "engagebot: bad.csv: line 1: missing columns: category "
+        "(found: source_id, organisation, title)"
     )
     sheet.write_bytes(b"source_id,organisation,category,title\nx,asz,sport,\x81\x8d\n")
     assert main(["import", str(sheet)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("engagebot: line 2: the file is neither UTF-8 nor Windows-1252")
+    assert err.startswith("engagebot: bad.csv: line 2: the file is neither UTF-8 nor Windows-1252")
     sheet.write_text("source_id,organisation,category,district,title\nx,asz,sport,Mars,T\n")
     assert main(["import", str(sheet)]) == 2
     assert "line 2: unknown district 'Mars'; valid: innenstadt-west (Innenstadt-West)" in (
         capsys.readouterr().err
+    )
+
+
+def _feed(*events: str) -> bytes:
+    body = "".join(
+        f"BEGIN:VEVENT\nDTSTAMP:20261120T100000Z\n{event.strip()}\nEND:VEVENT\n" for event in events
+    )
+    text = f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{body}END:VCALENDAR\n"
+    return text.replace("\n", "\r\n").encode()
+
+
+MOVED = "UID:a@x\nSUMMARY:Café\nLOCATION:Saal\nDTSTART:{start}"
+PLACE = "UID:b@x\nSUMMARY:Flohmarkt\nLOCATION:{place}\nDTSTART:20261205T100000Z"
+CANCEL = "UID:c@x\nSUMMARY:Konzert\nDTSTART:20261206T180000Z{status}"
+GONE = "UID:d@x\nSUMMARY:Lesung\nDTSTART:20261207T180000Z"
+
+
+def test_a_reimported_feed_moves_cancels_and_prunes_telling_people_going_once(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    from datetime import timedelta
+
+    from bot.jobs import queue_due_reminders
+    from db.attendance import join_event
+    from db.models import OutboxStatus, User
+
+    feed = tmp_path / "feed.ics"
+    feed.write_bytes(
+        _feed(
+            MOVED.format(start="20261127T080000Z"),
+            PLACE.format(place="Hof"),
+            CANCEL.format(status=""),
+            GONE,
+        )
+    )
+    assert main(["import", str(feed), "--org", "asz"]) == 0
+    assert "4 new" in capsys.readouterr().out
+    app = App(make_settings(in_folder), clock=clock)
+    Dialog(app.conversation, user="anna", locale_hint="de").onboard("de")
+    with session_scope(app.engine) as session:
+        anna = session.exec(select(User).where(User.external_id == "anna")).one()
+        for event in session.exec(select(Event).where(Event.source_id.startswith("ics:"))):
+            join_event(session, user=anna, event=event, now=clock.now())
+        assert queue_due_reminders(session, now=clock.now(), leads=(timedelta(hours=24),)) == 1
+    feed.write_bytes(
+        _feed(
+            MOVED.format(start="20261127T120000Z"),
+            PLACE.format(place="Turnhalle"),
+            CANCEL.format(status="\nSTATUS:CANCELLED"),
+        )
+    )
+
+    def outbox() -> list[tuple[str, str]]:
+        with session_scope(app.engine) as session:
+            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+            return [(row.kind, row.status) for row in rows if row.kind != "welcome"]
+
+    before = outbox()
+    assert main(["import", str(feed), "--org", "asz", "--prune", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dry run, nothing changed")
+    assert "2 updated, 0 unchanged, 1 cancelled, 1 archived" in out
+    assert "updated: Café (time, 1 going told)" in out and "cancelled: Konzert" in out
+    assert "archived, gone from the feed: Lesung" in out
+    assert outbox() == before
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Event).where(Event.source_id == "ics:d@x")).one().status == (
+            "published"
+        )
+    for _ in range(2):  # the second run changes nothing and tells nobody again
+        assert main(["import", str(feed), "--org", "asz", "--prune"]) == 0
+    kinds = outbox()
+    assert kinds.count(("reminder", OutboxStatus.DROPPED)) == 1  # the one for the old time
+    assert sorted(k for k, _ in kinds if k.startswith("event_")) == [
+        "event_cancelled",
+        "event_cancelled",
+        "event_changed",
+        "event_changed",
+    ]
+    assert "0 new, 0 updated, 3 unchanged" in capsys.readouterr().out.splitlines()[-1]
+    with session_scope(app.engine) as session:
+        status = {
+            e.source_id: e.status
+            for e in session.exec(select(Event).where(Event.source_id.startswith("ics:")))
+        }
+        assert status == {
+            "ics:a@x": "published",
+            "ics:b@x": "published",
+            "ics:c@x": "cancelled",
+            "ics:d@x": "archived",
+        }
+        later = clock.now() + timedelta(hours=4)  # the new time's reminder comes in its window
+        assert queue_due_reminders(session, now=later, leads=(timedelta(hours=24),)) == 1
+    app.close()
+
+
+def test_a_broken_ics_is_one_line_without_raw_bytes(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "feed.ics"
+    feed.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff garbage")
+    assert main(["import", str(feed), "--org", "asz"]) == 2
+    err = capsys.readouterr().err
+    assert err == "engagebot: feed.ics: not an iCalendar file: it must start with BEGIN:VCALENDAR\n"
+    feed.write_bytes(_feed("UID:z@x\nDTSTART:notadate"))
+    assert main(["import", str(feed), "--org", "asz"]) == 2
+    assert capsys.readouterr().err == (
+        "engagebot: feed.ics: event 1 (z@x): DTSTART or DTEND is not a date\n"
     )
