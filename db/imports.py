@@ -229,6 +229,7 @@ def import_events_ics(
             "place_name": str(component.get("LOCATION") or "").strip()[:200],
             "starts_at": starts_at,
             "ends_at": ends_at,
+            "all_day": not isinstance(start.dt, datetime),
             "latitude": float(geo.latitude) if geo is not None else None,
             "longitude": float(geo.longitude) if geo is not None else None,
         }
@@ -247,7 +248,7 @@ def import_events_ics(
         before = (
             None
             if existing is None
-            else {k: getattr(existing, k) for k in ("starts_at", *PLACE_FIELDS)}
+            else {k: getattr(existing, k) for k in ("starts_at", "all_day", *PLACE_FIELDS)}
         )
         outcome = _upsert(session, Event, source_id, values, now)
         counts[outcome] += 1
@@ -286,7 +287,7 @@ PLACE_FIELDS = ("place_name", "address", "latitude", "longitude")
 
 def _event_change(before: dict[str, Any], event: Event) -> str | None:
     """ "time" or "place" if the event moved, the words an edit in the chat uses, else None."""
-    if _utc(before["starts_at"]) != _utc(event.starts_at):
+    if _utc(before["starts_at"]) != _utc(event.starts_at) or before["all_day"] != event.all_day:
         return "time"
     if any(before[k] != getattr(event, k) for k in PLACE_FIELDS):
         return "place"

@@ -63,7 +63,7 @@ def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
         title=texts.title,
         relative=t.relative(event.starts_at, ctx.now),
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
         place=where_text(event) or "-",
     )
     buttons = (
@@ -88,7 +88,7 @@ def promoted(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "Good news: a place became free at %(title)s on %(when)s. You are now on the list of "
         "people going.",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
     )
     buttons = (
         (Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),
@@ -107,7 +107,7 @@ def event_changed(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     text = t._(
         "Please note: %(title)s has changed. It now takes place on %(when)s.\nWhere: %(place)s",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
         place=where_text(event) or "-",
     )
     buttons = ((Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),)
@@ -124,7 +124,7 @@ def event_cancelled(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None
     text = t._(
         "Unfortunately %(title)s on %(when)s has been cancelled.",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
     )
     buttons = ((Button(t.pgettext("button", "📅 Other events"), action("events")),),)
     return [Reply(text, buttons=buttons)]
@@ -150,7 +150,7 @@ def new_item_alert(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         text = t._(
             "New event for you: %(title)s on %(when)s",
             title=event_texts(ctx, event).title,
-            when=t.datetime(event.starts_at),
+            when=t.datetime(event.starts_at, all_day=event.all_day),
         )
         button = Button(t.pgettext("button", "📅 Show the event"), action("e", item_id))
     return [Reply(text, buttons=((button,),))]
@@ -171,7 +171,7 @@ def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
             label = t.pgettext(
                 "event button",
                 "%(date)s · %(title)s",
-                date=t.short_datetime(event.starts_at),
+                date=t.short_datetime(event.starts_at, all_day=event.all_day),
                 title=event_texts(ctx, event).title,
             )
             rows.append((Button(label, action("e", event_id)),))

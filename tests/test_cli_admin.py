@@ -416,3 +416,32 @@ def test_a_broken_ics_is_one_line_without_raw_bytes(
     assert capsys.readouterr().err == (
         "engagebot: feed.ics: event 1 (z@x): DTSTART or DTEND is not a date\n"
     )
+
+
+def test_an_all_day_event_is_stored_and_shown_without_a_time(
+    in_folder: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.ics import CalendarTexts, event_calendar
+
+    feed = tmp_path / "feed.ics"
+    feed.write_bytes(
+        _feed(
+            "UID:day@x\nSUMMARY:Stadtfest\nDTSTART;VALUE=DATE:20261212\nDTEND;VALUE=DATE:20261213"
+        )
+    )
+    assert main(["import", str(feed), "--org", "asz"]) == 0
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        event = session.exec(select(Event).where(Event.source_id == "ics:day@x")).one()
+        assert event.all_day and event.starts_at.astimezone(app.settings.tz).hour == 0
+        event_id = event.id
+        exported = event_calendar(
+            event, CalendarTexts("Stadtfest", ""), settings=app.settings, now=clock.now()
+        ).decode()
+    assert "DTSTART;VALUE=DATE:20261212" in exported
+    dialog = Dialog(app.conversation, user="berta", locale_hint="de")
+    dialog.onboard("de")
+    dialog.press(f"e:{event_id}")
+    assert "Samstag, 12. Dezember" in dialog.text
+    assert "00:00" not in dialog.text and "Bis:" not in dialog.text
+    app.close()
