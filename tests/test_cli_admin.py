@@ -445,3 +445,16 @@ def test_an_all_day_event_is_stored_and_shown_without_a_time(
     assert "Samstag, 12. Dezember" in dialog.text
     assert "00:00" not in dialog.text and "Bis:" not in dialog.text
     app.close()
+
+
+def test_the_import_help_names_every_column(capsys: pytest.CaptureFixture[str]) -> None:
+    from db.imports import CSV_COLUMNS, OPTIONAL_COLUMNS
+
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    out = capsys.readouterr().out
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for column in (*CSV_COLUMNS, *OPTIONAL_COLUMNS):
+        assert column in out
+        assert f"`{column}`" in readme
+    assert "--prune" in out and "--dry-run" in out and "semicolon" in out
