@@ -22,6 +22,7 @@ from db.models import (
     Category,
     District,
     Event,
+    Offer,
     Organisation,
     RoleName,
     User,
@@ -269,6 +270,20 @@ def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
     )
 
 
+def _alert_followers(app: App, session: Session, new_items: tuple[tuple[str, int], ...]) -> int:
+    """Queue the instant followers' alerts for the imported items in the import's transaction,
+    so they are not missed when the running bot's alert tick passes before the import commits;
+    the alert job queues the same keys, so nobody is told twice."""
+    from bot.jobs import queue_alerts_for
+
+    items: list[tuple[str, Offer | Event]] = []
+    for letter, item_id in new_items:
+        item = session.get(Offer if letter == "o" else Event, item_id)
+        if item is not None:
+            items.append((letter, item))
+    return queue_alerts_for(session, items, now=app.clock.now(), settings=app.settings)
+
+
 def _import(app: App, session: Session, args: argparse.Namespace) -> str:
     if not args.file.exists():
         raise CommandError(f"{args.file} does not exist")
@@ -292,6 +307,7 @@ def _import(app: App, session: Session, args: argparse.Namespace) -> str:
             pass
         else:
             reindex_all(session)
+        _alert_followers(app, session, report.new_items)
     counts = (
         f"{report.created} new, {report.updated} updated, {report.unchanged} unchanged"
         + (f", {report.cancelled} cancelled" if report.cancelled else "")

@@ -43,6 +43,8 @@ class ImportReport:
     cancelled: int = 0
     archived: int = 0
     changes: tuple[str, ...] = ()
+    # ("o" or "e", id) of the items this import created, for the followers' alerts
+    new_items: tuple[tuple[str, int], ...] = ()
 
 
 def import_file(
@@ -149,6 +151,7 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
             f"(found: {', '.join(reader.fieldnames or []) or 'none'})"
         )
     created = updated = unchanged = 0
+    new_items: list[tuple[str, int]] = []
     for row in reader:
         line = reader.line_num
         source_id = (row.get("source_id") or "").strip()
@@ -179,7 +182,9 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
         created += outcome == "created"
         updated += outcome == "updated"
         unchanged += outcome == "unchanged"
-    return ImportReport(created, updated, unchanged)
+        if outcome == "created":
+            new_items.append(("o", _id_of(session, Offer, source_id)))
+    return ImportReport(created, updated, unchanged, new_items=tuple(new_items))
 
 
 def import_events_ics(
@@ -207,6 +212,7 @@ def import_events_ics(
         raise ImportError_("not an iCalendar file: it must start with BEGIN:VCALENDAR") from None
     counts = dict.fromkeys(("created", "updated", "unchanged", "cancelled", "archived"), 0)
     changes: list[str] = []
+    new_items: list[tuple[str, int]] = []
     seen: set[str] = set()
     for number, component in enumerate(calendar.walk("VEVENT"), start=1):
         uid = str(component.get("UID") or "").strip()
@@ -254,6 +260,7 @@ def import_events_ics(
         counts[outcome] += 1
         if outcome == "created":
             changes.append(f"new: {values['title']}")
+            new_items.append(("e", _id_of(session, Event, source_id)))
         elif outcome == "updated" and existing is not None and before is not None:
             change = _event_change(before, existing)
             told = 0
@@ -279,7 +286,7 @@ def import_events_ics(
             event.updated_at = now
             counts["archived"] += 1
             changes.append(f"archived, gone from the feed: {event.title} ({told} going told)")
-    return ImportReport(**counts, changes=tuple(changes))
+    return ImportReport(**counts, changes=tuple(changes), new_items=tuple(new_items))
 
 
 PLACE_FIELDS = ("place_name", "address", "latitude", "longitude")
@@ -313,6 +320,12 @@ def _float(text: str | None, line: int) -> float | None:
         return float(text.replace(",", "."))  # type: ignore[union-attr]
     except ValueError:
         raise ImportError_(f"line {line}: {text!r} is not a number") from None
+
+
+def _id_of(session: Session, model: type[Offer] | type[Event], source_id: str) -> int:
+    row_id = session.exec(select(model.id).where(model.source_id == source_id)).one()
+    assert row_id is not None
+    return row_id
 
 
 def _upsert(

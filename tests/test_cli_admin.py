@@ -458,3 +458,46 @@ def test_the_import_help_names_every_column(capsys: pytest.CaptureFixture[str]) 
         assert column in out
         assert f"`{column}`" in readme
     assert "--prune" in out and "--dry-run" in out and "semicolon" in out
+
+
+def test_imported_items_alert_followers_once_even_after_the_alert_tick_passed(
+    in_folder: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.jobs import queue_new_item_alerts
+    from db.models import Organisation, Subscription, SubscriptionKind, User
+
+    app = App(make_settings(in_folder))  # the real clock, as the command uses
+    Dialog(app.conversation, user="carla", locale_hint="de").onboard("de")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with session_scope(app.engine) as session:
+        carla = session.exec(select(User).where(User.external_id == "carla")).one()
+        carla.alert_mode = "instant"
+        asz = session.exec(select(Organisation).where(Organisation.slug == "asz")).one()
+        session.add(
+            Subscription(
+                user_id=carla.id,
+                kind=SubscriptionKind.ORGANISATION,
+                target_id=asz.id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        queue_new_item_alerts(session, now=datetime.now(UTC), settings=app.settings)
+        # the running bot's tick passes the import's publication time before the import commits
+        queue_new_item_alerts(session, now=later, settings=app.settings)
+    sheet = tmp_path / "offers.csv"
+    sheet.write_text(CSV, encoding="utf-8")  # one offer of asz, one of ehrenamt-kl
+    assert main(["import", str(sheet)]) == 0
+
+    def alerts() -> int:
+        with session_scope(app.engine) as session:
+            rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "alert")).all()
+            return len(rows)
+
+    assert alerts() == 1
+    with session_scope(app.engine) as session:
+        queue_new_item_alerts(session, now=later + timedelta(minutes=1), settings=app.settings)
+    assert main(["import", str(sheet)]) == 0
+    assert alerts() == 1
+    app.close()
