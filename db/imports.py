@@ -207,7 +207,11 @@ def import_events_ics(
 
     organisation = _by_slug(session, Organisation, organisation_slug, 0, "organisation")
     try:
-        calendar = Calendar.from_ical(data)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # iCalendar is UTF-8 (RFC 5545 3.1.4); some exporters write 1252
+        text = data.decode("cp1252", errors="replace")
+    try:
+        calendar = Calendar.from_ical(text)
     except ValueError:
         raise ImportError_("not an iCalendar file: it must start with BEGIN:VCALENDAR") from None
     counts = dict.fromkeys(("created", "updated", "unchanged", "cancelled", "archived"), 0)

@@ -411,6 +411,14 @@ def test_a_broken_ics_is_one_line_without_raw_bytes(
     assert main(["import", str(feed), "--org", "asz"]) == 2
     err = capsys.readouterr().err
     assert err == "engagebot: feed.ics: not an iCalendar file: it must start with BEGIN:VCALENDAR\n"
+    feed.write_bytes(
+        _feed("UID:w@x\nSUMMARY:Café\nDTSTART:20261212T100000Z").decode().encode("cp1252")
+    )
+    assert main(["import", str(feed), "--org", "asz"]) == 0
+    app = App(make_settings(in_folder))
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Event).where(Event.source_id == "ics:w@x")).one().title == "Café"
+    app.close()
     feed.write_bytes(_feed("UID:z@x\nDTSTART:notadate"))
     assert main(["import", str(feed), "--org", "asz"]) == 2
     assert capsys.readouterr().err == (
