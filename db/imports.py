@@ -224,6 +224,12 @@ def import_events_ics(
         if not uid or start is None:
             raise ImportError_(f"event {number}: UID and DTSTART are required")
         source_id = f"ics:{uid}"[:128]
+        if source_id in seen or component.get("RECURRENCE-ID") is not None:
+            # A changed occurrence of a recurring event repeats its UID; only the first
+            # component of a UID is imported, else each import would move the event back and
+            # forth and tell the people going twice.
+            changes.append(f"skipped: event {number} repeats the UID {uid}")
+            continue
         seen.add(source_id)
         end = component.get("DTEND")
         geo = component.get("GEO")
@@ -273,6 +279,11 @@ def import_events_ics(
             changes.append(
                 f"updated: {existing.title}" + (f" ({change}, {told} going told)" if change else "")
             )
+    if prune and not seen:
+        raise ImportError_(
+            "the feed has no events; --prune would archive all of "
+            f"{organisation.slug}'s imported events, so nothing was changed"
+        )
     if prune:
         gone = session.exec(
             select(Event).where(

@@ -509,3 +509,28 @@ def test_imported_items_alert_followers_once_even_after_the_alert_tick_passed(
     assert main(["import", str(sheet)]) == 0
     assert alerts() == 1
     app.close()
+
+
+def test_a_repeated_uid_is_imported_once_and_an_empty_feed_is_not_pruned(
+    in_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: FakeClock
+) -> None:
+    feed = tmp_path / "feed.ics"
+    master = "UID:r@x\nSUMMARY:Treff\nDTSTART:20261210T170000Z\nRRULE:FREQ=WEEKLY"
+    moved = "UID:r@x\nSUMMARY:Treff\nRECURRENCE-ID:20261217T170000Z\nDTSTART:20261218T170000Z"
+    feed.write_bytes(_feed(master, moved))
+    for _ in range(2):
+        assert main(["import", str(feed), "--org", "asz"]) == 0
+    out = capsys.readouterr().out
+    assert "0 new, 0 updated, 1 unchanged" in out and "skipped: event 2 repeats the UID r@x" in out
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        treff = session.exec(select(Event).where(Event.source_id == "ics:r@x")).one()
+        assert treff.starts_at.day == 10
+    feed.write_bytes(_feed())
+    assert main(["import", str(feed), "--org", "asz", "--prune"]) == 2
+    assert "the feed has no events; --prune would archive all" in capsys.readouterr().err
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Event).where(Event.source_id == "ics:r@x")).one().status == (
+            "published"
+        )
+    app.close()
