@@ -59,13 +59,21 @@ def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         return None
     t = ctx.t
     texts = event_texts(ctx, event)
-    text = t._(
-        "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
-        title=texts.title,
-        relative=t.relative(event.starts_at, ctx.now),
-        when=t.datetime(event.starts_at, all_day=event.all_day),
-        place=where_text(event) or "-",
-    )
+    if event.all_day:  # it "starts" at midnight: a countdown to that would mislead
+        text = t._(
+            "Reminder: %(title)s is on %(day)s, all day.\nWhere: %(place)s",
+            title=texts.title,
+            day=t.date(event.starts_at),
+            place=where_text(event) or "-",
+        )
+    else:
+        text = t._(
+            "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
+            title=texts.title,
+            relative=t.relative(event.starts_at, ctx.now),
+            when=t.datetime(event.starts_at),
+            place=where_text(event) or "-",
+        )
     buttons = (
         (
             Button(t.pgettext("button", "✅ Still going"), action("stillgo", event.id or 0)),
