@@ -246,6 +246,10 @@ def test_a_windows_1252_semicolon_csv_with_umlauts_imports(
 ) -> None:
     sheet = tmp_path / "excel.csv"
     sheet.write_bytes(EXCEL_CSV.replace("Діти та молодь", "children-youth").encode("cp1252"))
+    assert main(["import", str(sheet), "--dry-run"]) == 0
+    assert "dry run, nothing changed; excel.csv would give: 2 new" in capsys.readouterr().out
+    assert main(["import", str(sheet), "--dry-run"]) == 0
+    assert "2 new" in capsys.readouterr().out  # still new: the dry run stored nothing
     assert main(["import", str(sheet)]) == 0
     assert "2 new" in capsys.readouterr().out
     app = App(make_settings(in_folder), clock=clock)
