@@ -15,13 +15,14 @@ from bot.app import App
 from bot.config import SUPPORTED_LOCALES
 from db.broadcasts import count_audience, queue_broadcast
 from db.engine import session_scope
-from db.imports import ImportError_, import_file
+from db.imports import CSV_COLUMNS, OPTIONAL_COLUMNS, ImportError_, import_file
 from db.models import (
     Broadcast,
     BroadcastStatus,
     Category,
     District,
     Event,
+    Offer,
     Organisation,
     RoleName,
     User,
@@ -35,6 +36,23 @@ AUDIENCE_KINDS = {
     "district": ("d", District),
     "organisation": ("g", Organisation),
 }
+
+
+IMPORT_HELP = f"""\
+Offers come from a .csv file, events from an iCalendar (.ics) feed. Importing the same file
+again changes nothing; rows are matched by their source id.
+
+CSV: UTF-8 (with or without BOM), UTF-16 or Windows-1252; separated by commas, semicolons
+(German Excel) or tabs; the first line names the columns, in any order and case.
+  required: {", ".join(CSV_COLUMNS)}
+  optional: {", ".join(OPTIONAL_COLUMNS)}
+  organisation by slug or name; category and district by slug or by their name in any
+  language ("children-youth" or "Kinder & Jugend"); latitude/longitude with . or ,
+
+iCalendar (needs --org): UID, DTSTART, DTEND, SUMMARY, DESCRIPTION, LOCATION, GEO, STATUS.
+  A changed time or place tells the people going; STATUS:CANCELLED cancels the event;
+  --prune archives the organisation's imported events that are gone from the feed.
+"""
 
 
 class CommandError(Exception):
@@ -71,9 +89,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     broadcast.add_argument("--at", default=None, help='when to send, such as "12.12. 18:00"')
     broadcast.add_argument("--dry-run", action="store_true", help="only count the recipients")
 
-    imports = commands.add_parser("import", help="import offers (.csv) or events (.ics)")
+    imports = commands.add_parser(
+        "import",
+        help="import offers (.csv) or events (.ics)",
+        description=IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     imports.add_argument("file", type=Path)
     imports.add_argument("--org", default=None, help="organisation of an .ics feed's events")
+    imports.add_argument(
+        "--prune",
+        action="store_true",
+        help="archive this organisation's imported events that are no longer in the feed",
+    )
+    imports.add_argument(
+        "--dry-run", action="store_true", help="show what would change and change nothing"
+    )
 
 
 def dispatch(app: App, args: argparse.Namespace) -> int | None:
@@ -239,6 +270,20 @@ def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
     )
 
 
+def _alert_followers(app: App, session: Session, new_items: tuple[tuple[str, int], ...]) -> int:
+    """Queue the instant followers' alerts for the imported items in the import's transaction,
+    so they are not missed when the running bot's alert tick passes before the import commits;
+    the alert job queues the same keys, so nobody is told twice."""
+    from bot.jobs import queue_alerts_for
+
+    items: list[tuple[str, Offer | Event]] = []
+    for letter, item_id in new_items:
+        item = session.get(Offer if letter == "o" else Event, item_id)
+        if item is not None:
+            items.append((letter, item))
+    return queue_alerts_for(session, items, now=app.clock.now(), settings=app.settings)
+
+
 def _import(app: App, session: Session, args: argparse.Namespace) -> str:
     if not args.file.exists():
         raise CommandError(f"{args.file} does not exist")
@@ -249,16 +294,29 @@ def _import(app: App, session: Session, args: argparse.Namespace) -> str:
             now=app.clock.now(),
             tz=app.settings.tz,
             organisation_slug=args.org,
+            prune=args.prune,
         )
     except ImportError_ as exc:
-        raise CommandError(str(exc)) from None
-    try:
-        from db.search import reindex_all
-    except ImportError:
-        pass
+        raise CommandError(f"{args.file.name}: {exc}") from None
+    if args.dry_run:
+        session.rollback()
     else:
-        reindex_all(session)
-    return (
-        f"imported {args.file.name}: {report.created} new, {report.updated} updated, "
-        f"{report.unchanged} unchanged"
+        try:
+            from db.search import reindex_all
+        except ImportError:
+            pass
+        else:
+            reindex_all(session)
+        _alert_followers(app, session, report.new_items)
+    counts = (
+        f"{report.created} new, {report.updated} updated, {report.unchanged} unchanged"
+        + (f", {report.cancelled} cancelled" if report.cancelled else "")
+        + (f", {report.archived} archived" if report.archived else "")
     )
+    lines = [
+        f"dry run, nothing changed; {args.file.name} would give: {counts}"
+        if args.dry_run
+        else f"imported {args.file.name}: {counts}"
+    ]
+    lines += [f"  {change}" for change in report.changes]
+    return "\n".join(lines)

@@ -179,14 +179,20 @@ class Translator:
     def time(self, moment: datetime) -> str:
         return dates.format_time(self.local(moment), format="short", locale=self._babel)
 
-    def datetime(self, moment: datetime) -> str:
-        """Format a day and time, such as "Thursday, December 4 at 6:00 PM"."""
+    def datetime(self, moment: datetime, *, all_day: bool = False) -> str:
+        """Format a day and time, such as "Thursday, December 4 at 6:00 PM"; only the day for
+        an event that lasts all day."""
+        if all_day:
+            return self.date(moment)
         pattern = str(self._babel.datetime_formats["long"])
         return _glue(pattern, self.time(moment), self.date(moment))
 
-    def short_datetime(self, moment: datetime) -> str:
-        """Format a day and time briefly for a button, such as "Do., 4. Dez., 18:00"."""
+    def short_datetime(self, moment: datetime, *, all_day: bool = False) -> str:
+        """Format a day and time briefly for a button, such as "Do., 4. Dez., 18:00"; only the
+        day for an event that lasts all day."""
         day = dates.format_skeleton("MMMEd", self.local(moment), fuzzy=True, locale=self._babel)
+        if all_day:
+            return day
         return _glue(str(self._babel.datetime_formats["short"]), self.time(moment), day)
 
     def relative(self, moment: datetime, now: datetime) -> str:

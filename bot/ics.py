@@ -37,9 +37,14 @@ def event_calendar(
     entry = icalendar.Event()
     entry.add("uid", event_uid(event.id, settings))
     entry.add("dtstamp", now.astimezone(UTC))
-    entry.add("dtstart", event.starts_at.astimezone(tz))
-    if event.ends_at is not None and event.ends_at > event.starts_at:
-        entry.add("dtend", event.ends_at.astimezone(tz))
+    if event.all_day:  # a whole day is a DATE value, with no time and no time zone
+        entry.add("dtstart", event.starts_at.astimezone(tz).date())
+        if event.ends_at is not None and event.ends_at > event.starts_at:
+            entry.add("dtend", event.ends_at.astimezone(tz).date())
+    else:
+        entry.add("dtstart", event.starts_at.astimezone(tz))
+        if event.ends_at is not None and event.ends_at > event.starts_at:
+            entry.add("dtend", event.ends_at.astimezone(tz))
     entry.add("summary", texts.title)
     if texts.description:
         entry.add("description", texts.description)

@@ -192,7 +192,6 @@ def queue_new_item_alerts(session: Session, *, now: datetime, settings: Settings
     set_mark(session, name=ALERT_MARK, moment=now)
     if since is None:  # first run: nothing is "new" yet
         return 0
-    queued = 0
     offers = session.exec(
         select(Offer).where(
             Offer.status == ItemStatus.PUBLISHED,
@@ -209,6 +208,20 @@ def queue_new_item_alerts(session: Session, *, now: datetime, settings: Settings
         )
     ).all()
     items: list[tuple[str, Offer | Event]] = [("o", o) for o in offers] + [("e", e) for e in events]
+    return queue_alerts_for(session, items, now=now, settings=settings)
+
+
+def queue_alerts_for(
+    session: Session,
+    items: list[tuple[str, Offer | Event]],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> int:
+    """Queue the alerts of instant followers for these ("o" or "e", item) pairs, each once:
+    the key is the same whoever queues it, the alert job or an import (whose transaction may
+    commit after the job's tick has already moved past the items' publication time)."""
+    queued = 0
     for letter, item in items:
         # One multi-row INSERT per item, however many follow it (see `enqueue_many`).
         queued += len(

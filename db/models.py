@@ -153,6 +153,8 @@ class Event(SQLModel, table=True):
     description: str = Field(default="", max_length=4000)
     starts_at: datetime = utc_column()
     ends_at: datetime | None = utc_column(nullable=True)
+    # A whole day (iCalendar's VALUE=DATE): starts at local midnight, shown without a time.
+    all_day: bool = Field(default=False)
     place_name: str = Field(default="", max_length=200)
     address: str = Field(default="", max_length=300)
     latitude: float | None = None

@@ -598,6 +598,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
         length = (item.ends_at - item.starts_at) if item.ends_at else None
         item.starts_at = starts
         item.ends_at = starts + length if length else None
+        item.all_day = False  # a time typed in the chat is a time of day
     else:
         if (getattr(item, EDITABLE[field]) or "") == text:
             ctx.end_flow()

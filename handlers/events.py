@@ -39,7 +39,7 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
                 t.pgettext(
                     "event button",
                     "%(date)s · %(title)s",
-                    date=t.short_datetime(event.starts_at),
+                    date=t.short_datetime(event.starts_at, all_day=event.all_day),
                     title=titles.get(event.id or 0, event.title),
                 ),
                 action("e", event.id or 0),
@@ -72,13 +72,18 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
         lines.append(
             t._(
                 "When: %(when)s (%(relative)s)",
-                when=t.datetime(event.starts_at),
+                when=t.datetime(event.starts_at, all_day=event.all_day),
                 relative=t.relative(event.starts_at, ctx.now),
             )
         )
     else:
-        lines.append(t._("When: %(when)s (already started)", when=t.datetime(event.starts_at)))
-    if event.ends_at:
+        lines.append(
+            t._(
+                "When: %(when)s (already started)",
+                when=t.datetime(event.starts_at, all_day=event.all_day),
+            )
+        )
+    if event.ends_at and not event.all_day:
         lines.append(t._("Until: %(time)s", time=t.time(event.ends_at)))
     place = place_of(event)
     if place is not None:

@@ -71,13 +71,21 @@ def reminder(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         return None
     t = ctx.t
     texts = event_texts(ctx, event)
-    text = t._(
-        "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
-        title=texts.title,
-        relative=t.relative(event.starts_at, ctx.now),
-        when=t.datetime(event.starts_at),
-        place=where_text(event) or "-",
-    )
+    if event.all_day:  # it "starts" at midnight: a countdown to that would mislead
+        text = t._(
+            "Reminder: %(title)s is on %(day)s, all day.\nWhere: %(place)s",
+            title=texts.title,
+            day=t.date(event.starts_at),
+            place=where_text(event) or "-",
+        )
+    else:
+        text = t._(
+            "Reminder: %(title)s starts %(relative)s, on %(when)s.\nWhere: %(place)s",
+            title=texts.title,
+            relative=t.relative(event.starts_at, ctx.now),
+            when=t.datetime(event.starts_at),
+            place=where_text(event) or "-",
+        )
     buttons = (
         (
             Button(t.pgettext("button", "✅ Still going"), action("stillgo", event.id or 0)),
@@ -100,7 +108,7 @@ def promoted(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "Good news: a place became free at %(title)s on %(when)s. You are now on the list of "
         "people going.",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
     )
     buttons = (
         (Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),
@@ -119,7 +127,7 @@ def event_changed(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     text = t._(
         "Please note: %(title)s has changed. It now takes place on %(when)s.\nWhere: %(place)s",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
         place=where_text(event) or "-",
     )
     buttons = ((Button(t.pgettext("button", "📅 Show the event"), action("e", event.id or 0)),),)
@@ -136,7 +144,7 @@ def event_cancelled(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None
     text = t._(
         "Unfortunately %(title)s on %(when)s has been cancelled.",
         title=event_texts(ctx, event).title,
-        when=t.datetime(event.starts_at),
+        when=t.datetime(event.starts_at, all_day=event.all_day),
     )
     buttons = ((Button(t.pgettext("button", "📅 Other events"), action("events")),),)
     return [Reply(text, buttons=buttons)]
@@ -162,7 +170,7 @@ def new_item_alert(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         text = t._(
             "New event for you: %(title)s on %(when)s",
             title=event_texts(ctx, event).title,
-            when=t.datetime(event.starts_at),
+            when=t.datetime(event.starts_at, all_day=event.all_day),
         )
         button = Button(t.pgettext("button", "📅 Show the event"), action("e", item_id))
     return [Reply(text, buttons=((button,),))]
@@ -183,7 +191,7 @@ def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
             label = t.pgettext(
                 "event button",
                 "%(date)s · %(title)s",
-                date=t.short_datetime(event.starts_at),
+                date=t.short_datetime(event.starts_at, all_day=event.all_day),
                 title=event_texts(ctx, event).title,
             )
             rows.append((Button(label, action("e", event_id)),))

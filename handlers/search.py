@@ -145,7 +145,7 @@ def _result_button(ctx: Context, hit: Hit, item: Offer | Event | None, title: st
     label = t.pgettext(
         "search result",
         "📅 %(date)s · %(title)s",
-        date=t.short_datetime(event.starts_at) if event else "",
+        date=t.short_datetime(event.starts_at, all_day=event.all_day) if event else "",
         title=title or (event.title if event else ""),
     )
     return Button(label, action("e", hit.id))

@@ -147,7 +147,7 @@ def my_subscriptions(ctx: Context, intro: str | None = None) -> list[Reply]:
         label = t.pgettext(
             "event button",
             "%(date)s · %(title)s",
-            date=t.short_datetime(event.starts_at),
+            date=t.short_datetime(event.starts_at, all_day=event.all_day),
             title=event.title,
         )
         if found and found.status == AttendanceStatus.WAITING:

@@ -452,3 +452,19 @@ def test_a_draft_left_for_a_day_is_deleted_at_night_and_the_flow_says_so(
         carla.press("pub_ok")
     assert len(carla.last) == 1 and GONE[locale] in carla.text
     assert count(city, Offer, Offer.title == "Leseclub") == 0
+
+
+def test_a_time_typed_for_an_all_day_event_makes_it_an_event_at_that_time(city: App) -> None:
+    with session_scope(city.engine) as session:
+        event = session.get(Event, 1)
+        assert event is not None
+        event.all_day = True
+    carla = coordinator(city)
+    carla.press("item:e:1")
+    carla.tap("Time")
+    carla.say("12.12. 19:00")
+    assert "Saved." in carla.text
+    with session_scope(city.engine) as session:
+        event = session.get(Event, 1)
+        assert event is not None and not event.all_day
+        assert event.starts_at.astimezone(city.settings.tz).hour == 19

@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 import db.models  # noqa: F401
 from bot.app import App
@@ -23,7 +23,7 @@ from bot.cli import main
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from db import migrate
-from db.engine import DatabaseLocationError, make_engine
+from db.engine import DatabaseLocationError, make_engine, session_scope
 from db.search import include_name
 from tests.conftest import START, pg_create_database, pg_database_url, pg_drop_database
 from tests.dialog import Dialog, run_table
@@ -159,3 +159,39 @@ def test_a_missing_driver_stops_start_up_with_one_line(
     assert len(err) == 1, err
     assert err[0].startswith("engagebot: DATABASE_URL names PostgreSQL"), err
     assert "psycopg" in err[0] and "pip install -e '.[postgresql]'" in err[0]
+
+
+def test_imports_of_a_semicolon_csv_and_a_pruned_feed(pg_app: App) -> None:
+    from db.imports import decode_csv, import_events_ics, import_offers_csv
+    from db.models import Event, Offer
+    from tests.test_cli_admin import EXCEL_CSV, _feed
+
+    now = pg_app.clock.now()
+    sheet = EXCEL_CSV.replace("Діти та молодь", "children-youth").encode("cp1252")
+    day = "UID:day@x\nSUMMARY:Fest\nDTSTART;VALUE=DATE:20261212"
+    other = "UID:o@x\nSUMMARY:Lesung\nDTSTART:20261207T180000Z"
+    with session_scope(pg_app.engine) as session:
+        assert import_offers_csv(session, text=decode_csv(sheet), now=now).created == 2
+        feed = _feed(day, other)
+        ics = import_events_ics(
+            session, data=feed, now=now, tz=pg_app.settings.tz, organisation_slug="asz"
+        )
+        assert ics.created == 2
+    with session_scope(pg_app.engine) as session:
+        again = import_events_ics(
+            session,
+            data=_feed(day),
+            now=now,
+            tz=pg_app.settings.tz,
+            organisation_slug="asz",
+            prune=True,
+        )
+        assert (again.unchanged, again.archived) == (1, 1)
+        events = {
+            e.source_id: e
+            for e in session.exec(select(Event).where(col(Event.source_id).startswith("ics:")))
+        }
+        assert events["ics:day@x"].all_day and events["ics:o@x"].status == "archived"
+        assert session.exec(select(Offer).where(Offer.source_id == "xl-1")).one().title == (
+            "Lesepaten für Grundschüler"
+        )

@@ -343,3 +343,29 @@ async def test_the_scheduler_runs_the_tick_and_the_digest_in_the_city_time_zone(
         await jobs.tick()  # the job itself runs in this loop
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def test_an_all_day_event_is_reminded_of_by_its_day_without_a_countdown(
+    world: World,
+) -> None:
+    from db.imports import import_events_ics
+    from tests.test_cli_admin import _feed
+
+    feed = _feed("UID:day@x\nSUMMARY:Stadtfest\nDTSTART;VALUE=DATE:20261212\nLOCATION:Markt")
+    with session_scope(world.app.engine) as session:
+        import_events_ics(
+            session,
+            data=feed,
+            now=world.clock.now(),
+            tz=world.app.settings.tz,
+            organisation_slug="asz",
+        )
+    fest = world.event("Stadtfest")
+    anna = world.user("anna", "de")
+    anna.press(f"go:{fest.id}")
+    await world.run_until(fest.starts_at - timedelta(hours=1), step=timedelta(hours=1))
+    texts = world.transport.texts_for("anna")
+    assert len(texts) == 2, "both leads"
+    for text in texts:
+        assert text.startswith("Erinnerung: Stadtfest ist am Samstag, 12. Dezember, ganztägig.")
+        assert "Stunden" not in text and "00:00" not in text and "Markt" in text
