@@ -12,12 +12,13 @@ import gettext
 import io
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError, dates, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -165,6 +166,10 @@ class Translator:
         )
 
     # -- numbers, dates and times --------------------------------------------------------------
+
+    def join(self, items: Sequence[str], style: str = "standard") -> str:
+        """Join items as the language lists them, such as "1 Tag und 2 Stunden"."""
+        return lists.format_list(list(items), style=style, locale=self._babel)
 
     def number(self, value: float) -> str:
         return numbers.format_decimal(value, locale=self._babel)

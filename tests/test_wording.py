@@ -1,0 +1,86 @@
+"""Dialog tests of wording: lists in the reader's language, sentences from the settings' values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.clock import FakeClock
+from tests.conftest import make_settings
+from tests.dialog import Dialog
+
+FSI, PDI = "\u2068", "\u2069"
+
+GOING_WITH_TWO_LEADS = {
+    "de": "Ich erinnere dich 2-mal: 1 Tag und 2 Stunden vor Beginn.",
+    "uk": "Я нагадаю 2 рази: за 1 день і 2 години до початку.",
+    "ar": f"سأذكّرك {FSI}2{PDI} مرات: قبل البدء بـ {FSI}يوم وساعتان{PDI}.",
+    "fa": f"{FSI}2{PDI} بار به شما یادآوری می\u200cکنم: {FSI}1 روز و 2 ساعت{PDI} قبل از شروع.",
+}
+
+
+def _app(db_path: Path, clock: FakeClock, **settings: object) -> Iterator[App]:
+    application = App(make_settings(db_path, **settings), clock=clock)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def three_leads(db_path: Path, clock: FakeClock) -> Iterator[App]:
+    yield from _app(db_path, clock, reminder_leads="1d,2h,30m")
+
+
+@pytest.fixture
+def one_lead(db_path: Path, clock: FakeClock) -> Iterator[App]:
+    yield from _app(db_path, clock, reminder_leads="2h")
+
+
+def _going(app: App, locale: str) -> str:
+    dialog = Dialog(app.conversation, user=f"reader-{locale}")
+    dialog.onboard(locale)
+    dialog.press("go:1")
+    return dialog.last[0].text
+
+
+@pytest.mark.parametrize("locale", sorted(GOING_WITH_TWO_LEADS))
+def test_two_reminders_are_said_as_two(app: App, locale: str) -> None:
+    text = _going(app, locale)
+    assert GOING_WITH_TWO_LEADS[locale] in text
+    assert ", " not in text.split("!")[-1]
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("de", "Ich erinnere dich 3-mal: 1 Tag, 2 Stunden und 30 Minuten vor Beginn."),
+        ("uk", "Я нагадаю 3 рази: за 1 день, 2 години і 30 хвилин до початку."),
+        ("ar", f"سأذكّرك {FSI}3{PDI} مرات: قبل البدء بـ {FSI}يوم وساعتان و30 دقيقة{PDI}."),
+        ("fa", f"{FSI}1 روز،\u200f 2 ساعت، و 30 دقیقه{PDI} قبل از شروع."),
+    ],
+)
+def test_three_reminders_are_a_list_in_the_readers_language(
+    three_leads: App, locale: str, expected: str
+) -> None:
+    text = _going(three_leads, locale)
+    assert expected in text
+    if locale in ("ar", "fa"):
+        # Lists in Arabic script are joined by "و" and the Arabic comma, never the ASCII one.
+        assert "," not in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("de", "Ich erinnere dich 2 Stunden vorher."),
+        ("uk", "2 години"),
+        ("ar", "ساعتان"),
+        ("fa", "2 ساعت"),
+    ],
+)
+def test_one_reminder_is_said_without_a_count(one_lead: App, locale: str, expected: str) -> None:
+    text = _going(one_lead, locale)
+    assert expected in text
+    assert "2-mal" not in text and "مرة" not in text
