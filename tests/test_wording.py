@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from bot.app import App
 from bot.clock import FakeClock
+from bot.scheduler import Jobs
+from db.engine import session_scope
+from db.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 
@@ -84,3 +89,63 @@ def test_one_reminder_is_said_without_a_count(one_lead: App, locale: str, expect
     text = _going(one_lead, locale)
     assert expected in text
     assert "2-mal" not in text and "مرة" not in text
+
+
+@pytest.fixture
+def wednesday_digest(db_path: Path, clock: FakeClock) -> Iterator[App]:
+    yield from _app(db_path, clock, digest_weekday="wed", digest_time="18:30")
+
+
+@pytest.mark.parametrize(
+    ("locale", "weekday", "clock_time"),
+    [
+        ("de", "Mittwoch", "18:30"),
+        ("uk", "середа", "18:30"),
+        ("ar", "الأربعاء", "6:30"),
+        ("fa", "چهارشنبه", "18:30"),
+    ],
+)
+def test_the_weekly_summary_is_announced_for_its_configured_day_and_time(
+    wednesday_digest: App, locale: str, weekday: str, clock_time: str
+) -> None:
+    dialog = Dialog(wednesday_digest.conversation, user=f"reader-{locale}")
+    dialog.onboard(locale)
+    dialog.say("/subscriptions")
+    assert weekday in dialog.text
+    assert clock_time in dialog.text
+    for monday in ("Montag", "понеділок", "الاثنين", "دوشنبه"):
+        assert monday not in dialog.text
+
+
+@pytest.fixture
+def short_retention(db_path: Path, clock: FakeClock) -> Iterator[App]:
+    yield from _app(db_path, clock, retention_inactive_days=180, retention_notice_days=10)
+
+
+@pytest.mark.parametrize(
+    ("locale", "period", "when"),
+    [
+        ("de", "6 Monate", "in 1 Woche"),
+        ("uk", "6 місяців", "через 1 тиждень"),
+        ("ar", "6 أشهر", "خلال أسبوع"),
+        ("fa", "6 ماه", "1 هفته بعد"),
+    ],
+)
+def test_the_retention_notice_names_the_configured_periods(
+    short_retention: App, clock: FakeClock, locale: str, period: str, when: str
+) -> None:
+    Dialog(short_retention.conversation, user="silent").onboard(locale)
+    jobs = Jobs(
+        conversation=short_retention.conversation, settings=short_retention.settings, clock=clock
+    )
+    clock.advance(timedelta(days=180 - 10 + 3))
+    assert jobs.retention()["warned"] == 1
+    with session_scope(short_retention.engine) as session:
+        row_id = session.exec(
+            select(OutboxMessage.id).where(OutboxMessage.kind == "retention_notice")
+        ).one()
+    notice = short_retention.conversation.render_notice(row_id)
+    assert notice is not None
+    text = notice.replies[0].text
+    assert period in text and when in text
+    assert "year" not in text and "Jahr" not in text and "рік" not in text
