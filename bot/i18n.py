@@ -194,6 +194,13 @@ class Translator:
         day = dates.format_skeleton("MMMEd", self.local(moment), fuzzy=True, locale=self._babel)
         return _glue(str(self._babel.datetime_formats["short"]), self.time(moment), day)
 
+    def until(self, starts_at: datetime, ends_at: datetime) -> str:
+        """Say when something ends: the time alone on its start day, else the day and time."""
+        # An end on another day needs its date, or "until 02:00" reads as before the start.
+        if self.local(ends_at).date() != self.local(starts_at).date():
+            return self._("Until: %(when)s", when=self.datetime(ends_at))
+        return self._("Until: %(time)s", time=self.time(ends_at))
+
     def relative(self, moment: datetime, now: datetime) -> str:
         """Say how far `moment` is from `now`, such as "in 3 days"."""
         return dates.format_timedelta(

@@ -79,7 +79,7 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
     else:
         lines.append(t._("When: %(when)s (already started)", when=t.datetime(event.starts_at)))
     if event.ends_at:
-        lines.append(t._("Until: %(time)s", time=t.time(event.ends_at)))
+        lines.append(t.until(event.starts_at, event.ends_at))
     place = place_of(event)
     if place is not None:
         lines.append(t._("Where: %(place)s", place=where_text(event)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.scheduler import Jobs
 from db.engine import session_scope
-from db.models import OutboxMessage
+from db.models import Event, OutboxMessage
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 
@@ -149,3 +149,48 @@ def test_the_retention_notice_names_the_configured_periods(
     text = notice.replies[0].text
     assert period in text and when in text
     assert "year" not in text and "Jahr" not in text and "рік" not in text
+
+
+def _end_event_one_at(app: App, hours: int) -> None:
+    with session_scope(app.engine) as session:
+        event = session.get(Event, 1)
+        assert event is not None
+        event.starts_at = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)  # 18:00 in Berlin
+        event.ends_at = event.starts_at + timedelta(hours=hours)
+        session.add(event)
+
+
+@pytest.mark.parametrize(
+    ("locale", "until"),
+    [
+        ("de", "Bis: Samstag, 5. Dezember"),
+        ("uk", "До: субота, 5 грудня"),
+        ("ar", f"حتى: {FSI}السبت، 5 ديسمبر"),
+        ("fa", f"تا: {FSI}شنبه 5 دسامبر"),
+    ],
+)
+def test_an_end_on_another_day_shows_its_date(app: App, locale: str, until: str) -> None:
+    _end_event_one_at(app, 8)  # 02:00 the next night
+    dialog = Dialog(app.conversation, user=f"reader-{locale}")
+    dialog.onboard(locale)
+    dialog.press("e:1")
+    assert until in dialog.text
+    assert "02:00" in dialog.text or "2:00" in dialog.text
+
+
+@pytest.mark.parametrize(
+    ("locale", "until"),
+    [
+        ("de", "Bis: 21:00"),
+        ("uk", "До: 21:00"),
+        ("ar", f"حتى: {FSI}9:00 م{PDI}"),
+        ("fa", f"تا: {FSI}21:00{PDI}"),
+    ],
+)
+def test_an_end_on_the_same_day_shows_only_its_time(app: App, locale: str, until: str) -> None:
+    _end_event_one_at(app, 3)
+    dialog = Dialog(app.conversation, user=f"reader-{locale}")
+    dialog.onboard(locale)
+    dialog.press("e:1")
+    lines = [line.lstrip("\u200f") for line in dialog.text.split("\n")]
+    assert until in lines, "the end's line holds its time and nothing else"
