@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +12,9 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
+from bot.catalogs import read_catalog
 from bot.clock import FakeClock
+from bot.config import PROJECT_ROOT
 from bot.scheduler import Jobs
 from db.engine import session_scope
 from db.models import Event, OutboxMessage
@@ -194,3 +198,44 @@ def test_an_end_on_the_same_day_shows_only_its_time(app: App, locale: str, until
     dialog.press("e:1")
     lines = [line.lstrip("\u200f") for line in dialog.text.split("\n")]
     assert until in lines, "the end's line holds its time and nothing else"
+
+
+# Formal address in German: "Ihnen"/"Ihr-" as possessive, "Sie" inside a sentence (the
+# third-person "sie" is lower case there), and "Sie" opening a sentence with a plural verb.
+FORMAL = re.compile(
+    r"\bIhnen\b|\bIhre[nmrs]?\b|(?<![.!?„\"]\s)(?<!^)(?<!\n)\bSie\b|(?:^|[.!?]\s)Sie \w+e?n\b"
+)
+
+
+def _german_demo_texts() -> Iterator[str]:
+    city = json.loads((PROJECT_ROOT / "db" / "demo" / "kaiserslautern.json").read_text("utf-8"))
+    for section in ("organisations", "offers", "events"):
+        for item in city[section]:
+            for value in item.values():
+                if isinstance(value, str):
+                    yield value
+
+
+def test_the_formal_address_check_finds_it() -> None:
+    assert FORMAL.search("Sie lesen Kindern vor.")
+    assert FORMAL.search("Bitte bringen Sie Sportkleidung mit.")
+    assert FORMAL.search("Gießkannen bekommen Sie hier. Ihr Baum wächst.") is not None
+    assert FORMAL.search("Die Stelle ist offen. Sie berät Interessierte.") is None
+    assert FORMAL.search("Du liest vor. Ihr sprecht über Hobbys.") is None
+
+
+def test_the_german_demo_city_says_du() -> None:
+    formal = [text for text in _german_demo_texts() if FORMAL.search(text)]
+    assert formal == []
+
+
+def test_the_german_catalog_says_du() -> None:
+    catalog = read_catalog("de")
+    formal = [
+        string
+        for message in catalog
+        if message.id
+        for string in (message.string if isinstance(message.string, tuple) else (message.string,))
+        if FORMAL.search(string)
+    ]
+    assert formal == []
