@@ -239,3 +239,19 @@ def test_the_german_catalog_says_du() -> None:
         if FORMAL.search(string)
     ]
     assert formal == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "joined"),
+    [
+        ("de", "Deutsch, English und العربية"),
+        ("uk", "Deutsch, English і العربية"),
+        ("ar", "Deutsch وEnglish والعربية"),
+        ("fa", "Deutsch،\u200f English، و العربية"),
+    ],
+)
+def test_lists_shown_to_coordinators_are_joined_in_their_language(
+    app: App, locale: str, joined: str
+) -> None:
+    # The announcement preview's languages and the coordinator's organisations use this.
+    assert app.translations.get(locale).join(["Deutsch", "English", "العربية"]) == joined
