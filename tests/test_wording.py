@@ -18,6 +18,7 @@ from bot.config import PROJECT_ROOT
 from bot.scheduler import Jobs
 from db.engine import session_scope
 from db.models import Event, OutboxMessage
+from handlers.subscriptions import next_digest
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 
@@ -255,3 +256,20 @@ def test_lists_shown_to_coordinators_are_joined_in_their_language(
 ) -> None:
     # The announcement preview's languages and the coordinator's organisations use this.
     assert app.translations.get(locale).join(["Deutsch", "English", "العربية"]) == joined
+
+
+@pytest.mark.parametrize(
+    ("weekday", "at", "expected"),
+    [
+        ("thu", "18:00", datetime(2026, 11, 26, 17, 0, tzinfo=UTC)),  # later today
+        ("thu", "10:00", datetime(2026, 12, 3, 9, 0, tzinfo=UTC)),  # this very minute: next week
+        ("thu", "09:00", datetime(2026, 12, 3, 8, 0, tzinfo=UTC)),  # passed today: next week
+        ("mon", "09:00", datetime(2026, 11, 30, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_next_summary_follows_the_configured_weekday_and_time(
+    db_path: Path, weekday: str, at: str, expected: datetime
+) -> None:
+    settings = make_settings(db_path, digest_weekday=weekday, digest_time=at)
+    now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # a Thursday, 10:00 in Berlin
+    assert next_digest(settings, now) == expected
