@@ -12,12 +12,13 @@ import gettext
 import io
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError, dates, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -166,6 +167,10 @@ class Translator:
 
     # -- numbers, dates and times --------------------------------------------------------------
 
+    def join(self, items: Sequence[str], style: str = "standard") -> str:
+        """Join items as the language lists them, such as "1 Tag und 2 Stunden"."""
+        return lists.format_list(list(items), style=style, locale=self._babel)
+
     def number(self, value: float) -> str:
         return numbers.format_decimal(value, locale=self._babel)
 
@@ -194,6 +199,13 @@ class Translator:
         if all_day:
             return day
         return _glue(str(self._babel.datetime_formats["short"]), self.time(moment), day)
+
+    def until(self, starts_at: datetime, ends_at: datetime) -> str:
+        """Say when something ends: the time alone on its start day, else the day and time."""
+        # An end on another day needs its date, or "until 02:00" reads as before the start.
+        if self.local(ends_at).date() != self.local(starts_at).date():
+            return self._("Until: %(when)s", when=self.datetime(ends_at))
+        return self._("Until: %(time)s", time=self.time(ends_at))
 
     def relative(self, moment: datetime, now: datetime) -> str:
         """Say how far `moment` is from `now`, such as "in 3 days"."""

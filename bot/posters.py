@@ -102,7 +102,7 @@ def build_poster(
     if isinstance(item, Event):
         facts.append(t._("When: %(when)s", when=t.datetime(item.starts_at, all_day=item.all_day)))
         if item.ends_at and not item.all_day:
-            facts.append(t._("Until: %(time)s", time=t.time(item.ends_at)))
+            facts.append(t.until(item.starts_at, item.ends_at))
     elif item.schedule:
         facts.append(t._("When: %(schedule)s", schedule=item.schedule))
     place = ", ".join(filter(None, [item.place_name, item.address]))

@@ -13,7 +13,7 @@ from handlers.ui import main_menu
 
 
 def _lead_text(ctx: Context) -> str:
-    return ", ".join(ctx.t.duration(lead) for lead in ctx.settings.leads)
+    return ctx.t.join([ctx.t.duration(lead) for lead in ctx.settings.leads])
 
 
 @router.on_action("go", int)
@@ -37,11 +37,24 @@ def going(ctx: Context, event_id: int) -> list[Reply]:
             position=t.number(result.position or 1),
         )
     elif ctx.settings.leads:
-        text = t._(
-            "Great, you are going to %(title)s! I will remind you %(leads)s before it starts.",
-            title=title,
-            leads=_lead_text(ctx),
-        )
+        leads = ctx.settings.leads
+        if len(leads) == 1:
+            text = t._(
+                "Great, you are going to %(title)s! I will remind you %(leads)s before it starts.",
+                title=title,
+                leads=_lead_text(ctx),
+            )
+        else:
+            # With the count, "1 day and 2 hours" cannot read as one reminder 26 hours ahead.
+            text = t.ngettext(
+                "Great, you are going to %(title)s! I will remind you %(count)s time: "
+                "%(leads)s before it starts.",
+                "Great, you are going to %(title)s! I will remind you %(count)s times: "
+                "%(leads)s before it starts.",
+                len(leads),
+                title=title,
+                leads=_lead_text(ctx),
+            )
     else:
         text = t._("Great, you are going to %(title)s!", title=title)
     # Someone who is going gets the calendar file offered right with the confirmation.

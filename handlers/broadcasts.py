@@ -240,7 +240,7 @@ def _preview(ctx: Context) -> list[Reply]:
             Reply(t._("No one would receive this announcement. Please choose another audience.")),
             *new_broadcast(ctx),
         ]
-    languages = ", ".join(language_name(code) for code in texts)
+    languages = t.join([language_name(code) for code in texts])
     lines = [
         t._("Preview:"),
         t._("📣 Announcement from %(sender)s:", sender=_sender_name(ctx, _sender_of(ctx, draft)))

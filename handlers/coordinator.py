@@ -110,7 +110,7 @@ def toolbox(ctx: Context) -> list[Reply]:
         return not_allowed(ctx)
     ctx.end_flow()
     t = ctx.t
-    names = ", ".join(o.name for o in organisations(ctx))
+    names = t.join([o.name for o in organisations(ctx)])
     rows: list[tuple[Button, ...]] = [
         (
             Button(t.pgettext("button", "➕ New offer"), action("pub_new", "offer")),

@@ -84,7 +84,7 @@ def event_detail(ctx: Context, event_id: int) -> list[Reply]:
             )
         )
     if event.ends_at and not event.all_day:
-        lines.append(t._("Until: %(time)s", time=t.time(event.ends_at)))
+        lines.append(t.until(event.starts_at, event.ends_at))
     place = place_of(event)
     if place is not None:
         lines.append(t._("Where: %(place)s", place=where_text(event)))

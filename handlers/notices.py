@@ -283,9 +283,13 @@ def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | Non
         days=ctx.settings.retention_inactive_days - ctx.settings.retention_notice_days
     ):
         return None  # they wrote in the meantime
+    deletion = ctx.user.last_seen_at + timedelta(days=ctx.settings.retention_inactive_days)
     text = ctx.t._(
-        "You have not used this bot for almost a year. In two weeks I will delete what I have "
-        "stored about you. To keep it, just send me any message."
+        "You have not written to me for a long time. I delete what I store about anyone who "
+        "stays silent for %(inactive)s, so yours goes %(when)s. To keep it, just send me any "
+        "message.",
+        inactive=ctx.t.duration(timedelta(days=ctx.settings.retention_inactive_days)),
+        when=ctx.t.relative(max(deletion, ctx.now + timedelta(days=1)), ctx.now),
     )
     return [Reply(text)]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlmodel import col, select
 
+from bot.config import WEEKDAYS, Settings, parse_clock_time
 from bot.messages import Button, Reply
 from db.attendance import attendance_of
 from db.models import (
@@ -170,13 +173,29 @@ def my_subscriptions(ctx: Context, intro: str | None = None) -> list[Reply]:
         lines.append(t._("News arrives as soon as it is published."))
         mode = Button(t.pgettext("button", "🗓 Weekly summary instead"), action("amode", "digest"))
     else:
-        lines.append(t._("News arrives once a week, on Monday morning."))
+        lines.append(
+            t._(
+                "News arrives once a week; the next summary comes on %(when)s.",
+                when=t.datetime(next_digest(ctx.settings, ctx.now)),
+            )
+        )
         mode = Button(
             t.pgettext("button", "⚡ Tell me at once instead"), action("amode", "instant")
         )
     rows.append((mode,))
     rows.append((menu_button(t),))
     return [Reply("\n".join(lines), buttons=tuple(rows))]
+
+
+def next_digest(settings: Settings, now: datetime) -> datetime:
+    """Return when the weekly summary is next sent, by the configured weekday and time."""
+    local = now.astimezone(settings.tz)
+    at = parse_clock_time(settings.digest_time)
+    days_ahead = (WEEKDAYS.index(settings.digest_weekday) - local.weekday()) % 7
+    moment = datetime.combine(local.date() + timedelta(days=days_ahead), at, tzinfo=settings.tz)
+    if moment <= local:
+        moment = datetime.combine(moment.date() + timedelta(days=7), at, tzinfo=settings.tz)
+    return moment
 
 
 @router.on_action("amode", str)

@@ -230,7 +230,7 @@ async def test_an_announcement_reaches_each_follower_in_their_language(
                 ["Preview:", "It will reach 5 people.", "Send now"],
             ),
             ("@English", ["in English"]),
-            ("Dear all, meeting tomorrow!", ["Languages: Deutsch, English"]),
+            ("Dear all, meeting tomorrow!", ["Languages: Deutsch and English"]),
             ("@Send now", ["on its way to 5 people"]),
         ],
     )

@@ -19,7 +19,7 @@ def test_going_and_not_going(app: App) -> None:
                 "@I'm going",
                 [
                     "you are going to",
-                    "remind you 1 day, 2 hours before",
+                    "remind you 2 times: 1 day and 2 hours before",
                     "1 person is going.",
                     "39 places left.",
                     "You are going.",
