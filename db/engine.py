@@ -138,7 +138,27 @@ def make_engine(
             finally:
                 dbapi_connection.autocommit = autocommit
 
+        @event.listens_for(engine, "handle_error")
+        def _without_detail(context: Any) -> None:
+            # PostgreSQL's DETAIL repeats the values of a violated key ("Key (external_id)=(…)
+            # already exists"): people's ids and what they typed. Keep only the primary message.
+            error, wrapped = context.original_exception, context.sqlalchemy_exception
+            if scrub_error_detail(error) and wrapped is not None:
+                # SQLAlchemy composed its message from the driver's before this hook ran.
+                kind = type(error)
+                wrapped.args = (f"({kind.__module__}.{kind.__name__}) {error}", *wrapped.args[1:])
+
     return engine
+
+
+def scrub_error_detail(error: BaseException) -> bool:
+    """Drop a PostgreSQL error's DETAIL, which carries row values; return whether it had one."""
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not (primary and getattr(diag, "message_detail", None)):
+        return False
+    error.args = (primary,)
+    return True
 
 
 @contextmanager
