@@ -50,6 +50,7 @@ from handlers.context import Context
 from handlers.flood import FloodGate
 from handlers.notices import queue_send_limit_notices, render_notice
 from handlers.router import Router, router
+from handlers.search import forget_search
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -295,6 +296,7 @@ class Conversation:
                 )
                 replies = self._route(ctx)
                 if not ctx.user_deleted:
+                    forget_search(ctx)
                     self._remember_menu(ctx, replies)
                     state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)
