@@ -136,9 +136,9 @@ def _results(ctx: Context, query: str, found: Page[Hit], number: int) -> list[Re
         )
         return [main_menu(ctx, text)]
     rows: list[tuple[Button, ...]] = [(button,) for button in _result_buttons(ctx, found.items)]
-    if nav := pager_row(t, found, "srch", number):
-        rows.append(nav)
     rows.append((Button(t.pgettext("button", "🔎 New search"), action("search")), menu_button(t)))
+    if nav := pager_row(t, found, "srch", number):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext(
         "%(count)s result for “%(query)s”, best matches first:",
         "%(count)s results for “%(query)s”, best matches first:",

@@ -128,8 +128,8 @@ def test_a_typed_number_opens_a_result(app: App) -> None:
 def test_a_mistyped_number_shows_the_results_again(app: App) -> None:
     dialog = english(app)
     dialog.say("Lautern")
-    replies = dialog.say("9")
-    assert "Please choose a number from 1 to 8." in replies[0].text
+    replies = dialog.say("12")
+    assert "Please choose a number from 1 to 9." in replies[0].text
     assert "results for “Lautern”" in dialog.text
 
 
