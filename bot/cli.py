@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from bot import cli_admin
 from bot.app import App
 from bot.config import SUPPORTED_LOCALES, SettingsError, load_settings
+from bot.logs import configure_logging
 from bot.transports.base import Transport
 from db.demo import DEMO_FILE, CityDataError
 from db.engine import DatabaseLocationError
@@ -50,13 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"engagebot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, wire=settings.log_wire)
     try:
         app = App(settings)
     except DatabaseLocationError as exc:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=5, ge=1, le=100)
     database_max_overflow: int = Field(default=10, ge=0, le=100)
     log_level: str = "INFO"
+    # python-telegram-bot's, httpx's and SQLAlchemy's own logging of updates, requests and
+    # texts (bot/logs.py): off unless asked for.
+    log_wire: bool = False
     # Signal through signal-cli's JSON-RPC daemon; enabled when SIGNAL_ACCOUNT is set.
     signal_account: str | None = None
     signal_cli_endpoint: str = "tcp://127.0.0.1:7583"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, literal, or_
+from sqlalchemy import String, and_, cast, delete, literal, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
@@ -307,6 +307,41 @@ def delete_abandoned_drafts(
     return Slice(done, 0, more)
 
 
+def forget_saved_searches(
+    session: Session,
+    *,
+    now: datetime,
+    policy: RetentionPolicy,
+    after_id: int = 0,
+    limit: int = ROWS_PER_SLICE,
+) -> Slice:
+    """Forget the next slice of search queries kept for paging, whatever their age.
+
+    A query is kept only while its results are paged, for a day at most (handlers/search.py);
+    forgetting every one each night makes sure none is stored for longer, even if nobody
+    touches the conversation again.
+    """
+    states = list(
+        session.exec(
+            select(ConversationState)
+            .where(
+                col(ConversationState.user_id) > after_id,
+                cast(ConversationState.data, String).like('%"search"%'),
+            )
+            .order_by(col(ConversationState.user_id))
+            .limit(limit + 1)
+        ).all()
+    )
+    more = len(states) > limit
+    states = states[:limit]
+    done = 0
+    for state in states:
+        if "search" in state.data:
+            state.data = {k: v for k, v in state.data.items() if k != "search"}
+            done += 1
+    return _slice([state.user_id for state in states], more, after_id, done=done)
+
+
 class RetentionStep(Protocol):
     def __call__(
         self,
@@ -326,6 +361,7 @@ RETENTION_STEPS: tuple[tuple[str, RetentionStep], ...] = (
     ("warned", warn_before_erasure),
     ("audit", delete_old_audit_entries),
     ("drafts", delete_abandoned_drafts),
+    ("searches", forget_saved_searches),
 )
 
 

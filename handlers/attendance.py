@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
-from db.attendance import join_event, leave_event
-from db.models import Event
+from bot.messages import Button, Reply
+from db.attendance import attendance_of, join_event, leave_event
+from db.models import AttendanceStatus, Event
+from handlers.actions import action
 from handlers.calendar import calendar_button
 from handlers.content import event_texts
 from handlers.context import Context
@@ -64,6 +65,35 @@ def going(ctx: Context, event_id: int) -> list[Reply]:
 
 
 @router.on_action("nogo", int)
+def confirm_not_going(ctx: Context, event_id: int) -> list[Reply]:
+    """Ask once before giving up a place or leaving the waiting list."""
+    event = ctx.session.get(Event, event_id)
+    if event is None:
+        return [main_menu(ctx, ctx.t._("This event is no longer available."))]
+    t = ctx.t
+    title = event_texts(ctx, event).title
+    mine = attendance_of(ctx.session, user_id=ctx.user.id or 0, event_id=event_id)
+    if mine is None:
+        return [main_menu(ctx, t._("You were not signed up for %(title)s.", title=title))]
+    if mine.status == AttendanceStatus.GOING:
+        text = t._("Give up your place at %(title)s?", title=title)
+        yes = t.pgettext("button", "❌ Yes, I can't come")
+    else:
+        text = t._("Leave the waiting list for %(title)s?", title=title)
+        yes = t.pgettext("button", "❌ Yes, leave the waiting list")
+    # Keeping the place is 1: typing the "1" of the screen before again changes nothing.
+    return [
+        Reply(
+            text,
+            buttons=(
+                (Button(t.pgettext("button", "✅ No, I'm still coming"), action("e", event_id)),),
+                (Button(yes, action("nogo_yes", event_id)),),
+            ),
+        )
+    ]
+
+
+@router.on_action("nogo_yes", int)
 def not_going(ctx: Context, event_id: int) -> list[Reply]:
     """Take the user off an event; their place goes to the next person waiting."""
     event = ctx.session.get(Event, event_id)

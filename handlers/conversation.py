@@ -50,6 +50,7 @@ from handlers.context import Context
 from handlers.flood import FloodGate
 from handlers.notices import queue_send_limit_notices, render_notice
 from handlers.router import Router, router
+from handlers.search import forget_search
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,13 +69,19 @@ class Notice:
 
 MAX_TEXT_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_MENU_NUMBER = re.compile(r"^\s*([0-9]{1,6})\s*[.)]?\s*$")
+# Direction marks and isolates: invisible, and the bot itself puts them around commands and
+# names in Arabic and Farsi text, so a copied "/join CODE" comes back wrapped in them. The
+# zero-width non-joiner (U+200C) is kept: Persian words need it.
+_DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]")
+# A menu number in any script's decimal digits: "2", "٢" (Arabic-Indic), "۲" (Persian), "२".
+_MENU_NUMBER = re.compile(r"^\s*(\d{1,6})\s*[.)]?\s*$")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$", re.DOTALL)
 
 
 def clean_text(text: str) -> str:
-    """Normalise typed text: NFC, no control characters but newlines and tabs, trimmed."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+    """Normalise typed text: NFC, no direction marks, no control characters but newlines and
+    tabs, trimmed."""
+    return _CONTROL.sub("", _DIRECTION.sub("", unicodedata.normalize("NFC", text))).strip()
 
 
 class Conversation:
@@ -295,6 +302,7 @@ class Conversation:
                 )
                 replies = self._route(ctx)
                 if not ctx.user_deleted:
+                    forget_search(ctx)
                     self._remember_menu(ctx, replies)
                     state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)

@@ -29,7 +29,7 @@ from handlers.context import Context
 from handlers.roles import acts_for, admin, is_coordinator, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, menu_button, name_in, too_long, too_short
+from handlers.ui import main_menu, menu_button, name_in, pager_buttons, too_long, too_short
 
 # The questions of the publishing conversation, in order, per kind of item.
 OFFER_STEPS = (
@@ -482,14 +482,9 @@ def my_items(ctx: Context, page: int) -> list[Reply]:
     rows: list[tuple[Button, ...]] = [
         (Button(label, action("item", kind, item_id or 0)),) for kind, item_id, label in shown
     ]
-    nav = []
-    if page > 0:
-        nav.append(Button(t.pgettext("button", "◀ Previous"), action("mine", page - 1)))
-    if page + 1 < pages:
-        nav.append(Button(t.pgettext("button", "Next ▶"), action("mine", page + 1)))
-    if nav:
-        rows.append(tuple(nav))
     rows.append((Button(t.pgettext("button", "🧰 Coordinator tools"), action("coord")),))
+    if nav := pager_buttons(t, page, pages, "mine"):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     text = t.ngettext(
         "Your organisations have %(count)s published item.",
         "Your organisations have %(count)s published items.",

@@ -47,9 +47,9 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
         )
         for event in found.items
     ]
-    if nav := pager_row(t, found, "evs"):
-        rows.append(nav)
     rows.append((menu_button(t),))
+    if nav := pager_row(t, found, "evs"):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
     return [Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)]
 

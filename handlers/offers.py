@@ -148,10 +148,10 @@ def _offer_list(
         (Button(titles.get(offer.id or 0, offer.title), action("o", offer.id or 0)),)
         for offer in found.items
     ]
-    if nav := pager_row(t, found, *pager):
-        rows.append(nav)
     rows.append((follow,))
     rows.append((back, menu_button(t)))
+    if nav := pager_row(t, found, *pager):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     return Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)
 
 

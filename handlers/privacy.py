@@ -10,12 +10,14 @@ from db.privacy import erase_user, export_user
 from handlers.actions import action
 from handlers.context import Context
 from handlers.router import router
+from handlers.search import forget_search
 from handlers.ui import menu_button
 
 
 @router.on_action("mydata", commands=("mydata",))
 def my_data(ctx: Context) -> list[Reply]:
     """Send everything stored about the user as a JSON file."""
+    forget_search(ctx)  # a search being paged ends here, so the copy does not show it
     data = export_user(ctx.session, user=ctx.user)
     content = json.dumps(data, ensure_ascii=False, indent=2).encode()
     text = ctx.t._("Here is everything I have stored about you.")

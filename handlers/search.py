@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
 from bot.messages import Button, Reply
 from db.models import Event, Offer
-from db.queries import event_titles, offer_titles
+from db.queries import Page, event_titles, offer_titles
 from db.search import MAX_QUERY_CHARS, Hit, prepare, search
 from handlers.actions import action
 from handlers.context import Context
@@ -17,6 +18,8 @@ from handlers.ui import main_menu, menu_button, pager_row, with_page_line
 
 PAGE_SIZE = 5
 # A deep-link payload typed by hand, as a Signal poster asks: "start o_12" or just "o_12".
+# How long the query of a search with several pages is kept for its pager, at most.
+SEARCH_KEPT = timedelta(days=1)
 _TYPED_PAYLOAD = re.compile(r"^(?:start\s+)?([oe]_[1-9][0-9]{0,8})$", re.IGNORECASE)
 
 
@@ -58,26 +61,69 @@ def run_search(ctx: Context, text: str) -> list[Reply]:
             "“German” or the name of your district, or choose from the menu."
         )
         return [main_menu(ctx, message)]
-    previous = ctx.state.data.get("search")
-    number = (previous.get("n", 0) + 1) % 1000 if isinstance(previous, dict) else 1
-    # The results become the screen a mistyped number shows again.
-    ctx.state.data = {
-        **ctx.state.data,
-        "search": {"query": text, "n": number},
-        "screen": action("srch", number, 0),
-    }
-    return results_page(ctx, number, 0)
+    number = _next_search_number(ctx)
+    found = search(ctx.session, text, now=ctx.now, page=0, size=PAGE_SIZE)
+    if found.pages > 1:
+        # Paging needs the query: kept for a day at most, and forgotten at the first step
+        # that is not paging (`forget_search`) or by the nightly retention.
+        ctx.state.data = {
+            **ctx.state.data,
+            "search": {"query": text, "n": number, "until": (ctx.now + SEARCH_KEPT).isoformat()},
+        }
+    # The results become the screen a mistyped number shows again; a single page keeps
+    # nothing of the query, so a mistyped number shows the main menu instead.
+    screen = action("srch", number, 0) if found.pages > 1 else action("menu")
+    ctx.state.data = {**ctx.state.data, "screen": screen}
+    return _results(ctx, text, found, number)
+
+
+def _next_search_number(ctx: Context) -> int:
+    """Number this search, so the pager buttons of an older one are told apart and stale."""
+    previous = ctx.state.data.get("search_n")
+    number = (previous + 1) % 1000 if isinstance(previous, int) else 1
+    ctx.state.data = {**ctx.state.data, "search_n": number}
+    return number
+
+
+def saved_query(ctx: Context, number: int) -> str | None:
+    """Return the query of search `number` if paging may still use it."""
+    saved = ctx.state.data.get("search")
+    if not isinstance(saved, dict) or saved.get("n") != number:
+        return None
+    try:
+        until = datetime.fromisoformat(str(saved.get("until")))
+    except ValueError:
+        return None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until <= ctx.now:
+        return None
+    return str(saved.get("query", ""))
+
+
+def forget_search(ctx: Context) -> None:
+    """Forget the saved query unless the user is paging through its results."""
+    if "search" not in ctx.state.data:
+        return
+    screen = ctx.state.data.get("screen")
+    if isinstance(screen, str) and screen.startswith("srch:"):
+        return
+    ctx.state.data = {k: v for k, v in ctx.state.data.items() if k != "search"}
 
 
 @router.on_action("srch", int, int)
 def results_page(ctx: Context, number: int, page: int) -> list[Reply]:
     """Show one page of the results of the user's latest search."""
-    t = ctx.t
-    saved = ctx.state.data.get("search")
-    if not isinstance(saved, dict) or saved.get("n") != number:
+    query = saved_query(ctx, number)
+    if query is None:
+        ctx.state.data = {k: v for k, v in ctx.state.data.items() if k != "search"}
         return router.call(ctx, "stale")
-    query = str(saved.get("query", ""))
     found = search(ctx.session, query, now=ctx.now, page=page, size=PAGE_SIZE)
+    return _results(ctx, query, found, number)
+
+
+def _results(ctx: Context, query: str, found: Page[Hit], number: int) -> list[Reply]:
+    t = ctx.t
     if not found.items:
         text = "\n\n".join(
             [
@@ -90,9 +136,9 @@ def results_page(ctx: Context, number: int, page: int) -> list[Reply]:
         )
         return [main_menu(ctx, text)]
     rows: list[tuple[Button, ...]] = [(button,) for button in _result_buttons(ctx, found.items)]
-    if nav := pager_row(t, found, "srch", number):
-        rows.append(nav)
     rows.append((Button(t.pgettext("button", "🔎 New search"), action("search")), menu_button(t)))
+    if nav := pager_row(t, found, "srch", number):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext(
         "%(count)s result for “%(query)s”, best matches first:",
         "%(count)s results for “%(query)s”, best matches first:",

@@ -43,12 +43,25 @@ def main_menu(ctx: Context, text: str | None = None) -> Reply:
 
 def pager_row(t: Translator, page: Page, name: str, *args: int) -> tuple[Button, ...]:
     """Return the "previous" and "next" buttons a page needs (none for a single page)."""
-    row = []
-    if page.has_previous:
-        row.append(Button(t.pgettext("button", "◀ Previous"), action(name, *args, page.page - 1)))
-    if page.has_next:
-        row.append(Button(t.pgettext("button", "Next ▶"), action(name, *args, page.page + 1)))
-    return tuple(row)
+    return pager_buttons(t, page.page, page.pages, name, *args)
+
+
+def pager_buttons(
+    t: Translator, page: int, pages: int, name: str, *args: int
+) -> tuple[Button, ...]:
+    """Return "previous" and "next" for page `page` of `pages`, both on every page.
+
+    A list's pager comes last, and always with both buttons (the first page's "previous" goes
+    to the last page, the last page's "next" to the first): so on Signal and the console,
+    where numbers are typed, "previous" and "next" are always the last two numbers, and typing
+    the same number again keeps going the same way.
+    """
+    if pages <= 1:
+        return ()
+    return (
+        Button(t.pgettext("button", "◀ Previous"), action(name, *args, (page - 1) % pages)),
+        Button(t.pgettext("button", "Next ▶"), action(name, *args, (page + 1) % pages)),
+    )
 
 
 def with_page_line(t: Translator, heading: str, page: Page) -> str:

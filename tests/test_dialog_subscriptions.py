@@ -28,8 +28,10 @@ def test_going_and_not_going(app: App) -> None:
                 2,
             ),
             ("[go:1]", ["You are going."], 2),
-            ("@Can't come", ["no longer signed up"]),
+            ("@Can't come", ["Give up your place at", "No, I'm still coming"]),
+            ("@Yes, I can't come", ["no longer signed up"]),
             ("[nogo:1]", ["You were not signed up"]),
+            ("[nogo_yes:1]", ["You were not signed up"]),
             ("[e:1]", ["0 people are going."]),
         ],
     )

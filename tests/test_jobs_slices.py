@@ -450,7 +450,7 @@ def test_retention_runs_one_transaction_per_slice_of_each_kind(
         while run.next_slice(app.engine):
             pass
     slices = sum(max(1, math.ceil(n / limit)) for n in (messages, expired, to_warn, audit_rows))
-    slices += 1  # no drafts: one slice finds none
+    slices += 2  # no drafts and no saved searches: one slice finds none of each
     assert transactions.count == slices
     assert run.done == {
         "messages": messages,
@@ -458,6 +458,7 @@ def test_retention_runs_one_transaction_per_slice_of_each_kind(
         "warned": to_warn,
         "audit": audit_rows,
         "drafts": 0,
+        "searches": 0,
     }
     with session_scope(app.engine) as session:
         kinds = [(m.kind, m.dedupe_key) for m in session.exec(select(OutboxMessage)).all()]
@@ -511,7 +512,7 @@ def test_an_expired_coordinators_many_audit_entries_go_a_slice_at_a_time(app: Ap
         while run.next_slice(app.engine):
             pass
     # 500, 500, then the last 200 with the two users; one each for the other kinds of data
-    assert transactions.count == 3 + 4
+    assert transactions.count == 3 + 5
     assert run.done["users"] == 2
     with session_scope(app.engine) as session:
         assert session.exec(select(AuditEntry)).all() == []

@@ -175,6 +175,9 @@ async def test_waiting_list_promotion(world: World) -> None:
     assert "number 2 on the waiting list" in later.text
     goers[3].press(f"nogo:{small.id}")
     await world.tick()
+    assert world.transport.sent == [], "asking whether they really cannot come frees nothing"
+    goers[3].press(f"nogo_yes:{small.id}")
+    await world.tick()
     assert [key for key, _ in world.transport.sent] == ["late"]
     assert "a place became free" in world.transport.texts_for("late")[0]
     later.press(f"e:{small.id}")

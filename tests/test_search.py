@@ -127,10 +127,20 @@ def test_a_typed_number_opens_a_result(app: App) -> None:
 
 def test_a_mistyped_number_shows_the_results_again(app: App) -> None:
     dialog = english(app)
+    dialog.say("Lautern")
+    replies = dialog.say("12")
+    assert "Please choose a number from 1 to 9." in replies[0].text
+    assert "results for “Lautern”" in dialog.text
+
+
+def test_a_mistyped_number_after_one_page_of_results_shows_the_menu(app: App) -> None:
+    # The query of a single page is not kept (tests/test_search_privacy.py), so the results
+    # cannot be shown again.
+    dialog = english(app)
     dialog.say("lesepatte")
     replies = dialog.say("9")
     assert "Please choose a number from 1 to 5." in replies[0].text
-    assert "3 results for “lesepatte”" in dialog.text
+    assert "What would you like to do?" in dialog.text
 
 
 def test_the_search_button_asks_then_searches(app: App) -> None:
