@@ -222,7 +222,10 @@ def _document(
         body_parts.append(organisation.name)
     body_parts.extend([item.place_name, item.address])
     if isinstance(item, Offer):
-        body_parts.append(item.schedule)
+        body_parts.extend([item.schedule, item.requirements])
+        for t in translations:
+            if isinstance(t, OfferTranslation):
+                body_parts.extend([t.schedule, t.requirements])
     return title, _padded(*body_parts)
 
 

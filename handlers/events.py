@@ -8,7 +8,7 @@ from db.models import AttendanceStatus, Event, ItemStatus, Offer, Organisation
 from db.queries import event_titles, upcoming_events
 from handlers.actions import action
 from handlers.calendar import calendar_button
-from handlers.content import event_texts, untranslated_note
+from handlers.content import event_texts, originals_note, untranslated_note
 from handlers.context import Context
 from handlers.roles import acts_for
 from handlers.router import router
@@ -51,7 +51,10 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
     if nav := pager_row(t, found, "evs"):
         rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
-    return [Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)]
+    text = with_page_line(t, heading, found)
+    if note := originals_note(ctx, (e.locale for e in found.items if e.id not in titles)):
+        text = f"{text}\n{note}"
+    return [Reply(text, buttons=tuple(rows), replace=True)]
 
 
 @router.on_action("e", int)

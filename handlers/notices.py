@@ -28,7 +28,7 @@ from db.outbox import NewMessage, enqueue_many
 from handlers.actions import action
 from handlers.content import event_texts, offer_texts
 from handlers.context import Context
-from handlers.ui import place_of, where_text
+from handlers.ui import language_in, place_of, where_text
 
 Renderer = Callable[[Context, dict[str, Any]], "list[Reply] | None"]
 RENDERERS: dict[str, Renderer] = {}
@@ -213,15 +213,23 @@ def broadcast(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     found = ctx.session.get(Broadcast, payload.get("broadcast_id") or 0)
     if found is None or found.status == BroadcastStatus.CANCELLED:
         return None
-    text = (
-        found.texts.get(ctx.t.locale)
-        or found.texts.get("de")
-        or next(iter(found.texts.values()), "")
+    locale = next(
+        (code for code in (ctx.t.locale, "de", *found.texts) if found.texts.get(code)), None
     )
+    if locale is None:
+        return None
     organisation = ctx.session.get(Organisation, found.organisation_id or 0)
     sender = organisation.name if organisation else ctx.settings.operator_name
     heading = ctx.t._("📣 Announcement from %(sender)s:", sender=sender)
-    return [Reply(f"{heading}\n\n{ctx.t.isolate(text)}")]
+    parts = [heading, ctx.t.isolate(found.texts[locale])]
+    if locale != ctx.t.locale:
+        parts.append(
+            ctx.t._(
+                "This announcement is not available in your language; it is shown in %(language)s.",
+                language=language_in(locale, ctx.t),
+            )
+        )
+    return [Reply("\n\n".join(parts))]
 
 
 @renders("broadcast_report")
