@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from handlers.ui import language_in
 # The fields a translation can carry, per kind of item, in the order a card shows them.
 OFFER_FIELDS = ("title", "summary", "description", "schedule", "requirements", "contact")
 EVENT_FIELDS = ("title", "summary", "description")
+# E-mail addresses, web addresses and phone numbers read the same in every language.
+_SAME_EVERYWHERE = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|[+\d][\d /().-]{3,}")
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,21 @@ def _texts(
         return Texts(**original)
     found = translation(locale)
     if found is None:
-        return Texts(**original, untranslated_from=item.locale if any(original.values()) else None)
+        missing = any(needs_translation(text) for text in original.values())
+        return Texts(**original, untranslated_from=item.locale if missing else None)
     shown = {name: getattr(found, name) or original[name] for name in fields}
-    missing = any(original[name] and not getattr(found, name) for name in fields)
+    missing = any(needs_translation(original[name]) and not getattr(found, name) for name in fields)
     return Texts(
         **shown,
         untranslated_from=item.locale if missing else None,
         partial=missing,
         machine=found.machine,
     )
+
+
+def needs_translation(text: str) -> bool:
+    """Tell whether a text has words in it, not only an e-mail address or phone number."""
+    return any(char.isalpha() for char in _SAME_EVERYWHERE.sub("", text))
 
 
 def untranslated_note(ctx: Context, texts: Texts) -> str | None:

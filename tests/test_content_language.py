@@ -228,3 +228,20 @@ def test_an_announcement_in_german_names_its_language(app: App, clock: FakeClock
     assert "تم إلغاء مهرجان الحي." in arabic and "غير متوفر بلغتك" not in arabic
     german = rendered["b-de"]
     assert "Das Stadtteilfest" in german and "nicht in deiner Sprache" not in german
+
+
+@pytest.mark.parametrize(
+    ("text", "needed"),
+    [
+        ("lesen@stadtteilbuero-west.example.org", False),
+        ("+49 631 123456", False),
+        ("https://asz.example.org", False),
+        ("Ruf an: 0631 123456", True),
+        ("Einmal pro Woche", True),
+        ("", False),
+    ],
+)
+def test_only_texts_with_words_need_a_translation(text: str, needed: bool) -> None:
+    from handlers.content import needs_translation
+
+    assert needs_translation(text) is needed
