@@ -222,10 +222,8 @@ def _document(
         body_parts.append(organisation.name)
     body_parts.extend([item.place_name, item.address])
     if isinstance(item, Offer):
+        # The original's only: translated schedules made typo matches of German words likelier.
         body_parts.extend([item.schedule, item.requirements])
-        for t in translations:
-            if isinstance(t, OfferTranslation):
-                body_parts.extend([t.schedule, t.requirements])
     return title, _padded(*body_parts)
 
 
