@@ -88,7 +88,8 @@ class DeepL:
                 source_lang=source.upper(),
                 target_lang=_DEEPL_TARGETS.get(target, target.upper()),
             )
-        except self._deepl.DeepLException as exc:
+        except (self._deepl.DeepLException, TypeError, ValueError, KeyError) as exc:
+            # TypeError and friends: an answer not of the documented shape.
             raise MachineTranslationError(f"DeepL: {type(exc).__name__}") from None
         results = results if isinstance(results, list) else [results]
         return [result.text for result in results]

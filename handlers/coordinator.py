@@ -636,7 +636,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
     ctx.end_flow()
     return [
         Reply(saved),
-        *outdated_notice(ctx, edit["kind"], item, outdated),
+        *outdated_notice(ctx, outdated),
         *manage_item(ctx, edit["kind"], item.id or 0),
     ]
 

@@ -353,7 +353,7 @@ def machine_drafts(ctx: Context, kind: str, item_id: int) -> list[Reply]:
     return [Reply("\n\n".join(lines)), *translations_menu(ctx, kind, item_id)]
 
 
-def outdated_notice(ctx: Context, kind: str, item: Item, locales: list[str]) -> list[Reply]:
+def outdated_notice(ctx: Context, locales: list[str]) -> list[Reply]:
     """Tell the coordinator which translations an edit of the original made outdated."""
     if not locales:
         return []
@@ -363,4 +363,4 @@ def outdated_notice(ctx: Context, kind: str, item: Item, locales: list[str]) -> 
         "the original until you update them.",
         languages=t.join([language_in(code, t) for code in locales]),
     )
-    return [Reply(text, buttons=((translations_button(ctx, kind, item.id or 0),),))]
+    return [Reply(text)]  # the manage menu that follows has the way into the translations
