@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import App
 from bot.clock import FakeClock
@@ -19,6 +19,7 @@ from db.models import (
     Offer,
     OfferTranslation,
     OutboxMessage,
+    User,
 )
 from tests.dialog import Dialog
 
@@ -245,3 +246,55 @@ def test_only_texts_with_words_need_a_translation(text: str, needed: bool) -> No
     from handlers.content import needs_translation
 
     assert needs_translation(text) is needed
+
+
+def test_alerts_and_digests_name_the_language_of_an_untranslated_title(
+    app: App, clock: FakeClock
+) -> None:
+    offer_id = new_offer(app, clock)
+    translated = new_offer(app, clock, title="Zweites Angebot")
+    translate_offer(app, translated, "ar", title="عرض ثانٍ")  # title only: no list note for it
+    for locale in ("uk", "ar"):
+        reader(app, f"n-{locale}", locale)
+    with session_scope(app.engine) as session:
+        users = {
+            u.external_id: u.id
+            for u in session.exec(select(User).where(col(User.external_id).startswith("n-")))
+        }
+        rows = {}
+        for name, user_id in users.items():
+            for kind, payload in (
+                ("alert", {"item": "o", "id": offer_id}),
+                ("alert", {"item": "o", "id": translated}),
+                ("digest", {"offers": [translated]}),
+            ):
+                row = OutboxMessage(
+                    user_id=user_id,
+                    transport="console",
+                    kind=kind,
+                    dedupe_key=f"{name}-{kind}-{payload}",
+                    payload=payload,
+                    next_attempt_at=clock.now(),
+                    created_at=clock.now(),
+                )
+                session.add(row)
+                session.flush()
+                rows[(name, kind, str(payload))] = row.id
+
+    def rendered(name: str, kind: str, payload: dict) -> str:
+        notice = app.conversation.render_notice(rows[(name, kind, str(payload))])
+        assert notice is not None
+        return strip("\n".join(r.text for r in notice.replies))
+
+    untranslated = rendered("n-uk", "alert", {"item": "o", "id": offer_id})
+    assert "Gartenhilfe im Hof" in untranslated
+    assert "Ще не перекладені назви показано мовою оригіналу: німецька." in untranslated
+    arabic = rendered("n-ar", "alert", {"item": "o", "id": translated})
+    assert "عرض ثانٍ" in arabic and "بلغتها الأصلية" not in arabic
+    digest = rendered("n-uk", "digest", {"offers": [translated]})
+    assert "мовою оригіналу: німецька" in digest
+    assert "بلغتها الأصلية" not in rendered("n-ar", "digest", {"offers": [translated]})
+
+
+def strip(text: str) -> str:
+    return text.replace("\u2068", "").replace("\u2069", "").replace("\u200f", "")
