@@ -136,6 +136,8 @@ def translate_into(ctx: Context, kind: str, item_id: int, locale: str) -> list[R
         return _not_allowed(ctx) if kind in FIELDS else router.call(ctx, "stale")
     if locale not in SUPPORTED_LOCALES or locale == item.locale:
         return router.call(ctx, "stale")
+    if not _fields(item):  # nothing in words to translate (a title of digits only)
+        return translations_menu(ctx, kind, item_id)
     ctx.start_flow(FLOW, "text", kind=kind, id=item_id, locale=locale, index=0, values={})
     return _ask(ctx, item)
 
@@ -145,7 +147,9 @@ def _ask(ctx: Context, item: Item) -> list[Reply]:
     t = ctx.t
     data = ctx.flow_data
     fields = _fields(item)
-    name = fields[data["index"]]
+    name = _field_now(ctx, item)
+    if name is None:  # the original lost texts since (another coordinator edited it)
+        return _save(ctx, item, data.get("values", {}), kept=data.get("kept", False))
     language = language_in(data["locale"], t)
     questions = {
         "title": t._("Please write the title in %(language)s.", language=language),
@@ -190,6 +194,13 @@ def _ask(ctx: Context, item: Item) -> list[Reply]:
     return [Reply("\n\n".join(lines), buttons=tuple(rows))]
 
 
+def _field_now(ctx: Context, item: Item) -> str | None:
+    """The text the flow asks for now, or None when it is past the last one."""
+    fields = _fields(item)
+    index = ctx.flow_data.get("index", 0)
+    return fields[index] if isinstance(index, int) and 0 <= index < len(fields) else None
+
+
 def _current(ctx: Context, item: Item, name: str) -> str:
     existing = translations_of(ctx.session, item=item).get(ctx.flow_data.get("locale", ""))
     return (getattr(existing, name) or "") if existing is not None else ""
@@ -218,7 +229,9 @@ def translation_text(ctx: Context, text: str) -> list[Reply]:
             parsed = None
         if parsed is not None:
             return router.call(ctx, parsed.name, *parsed.args)
-    name = _fields(item)[ctx.flow_data["index"]]
+    name = _field_now(ctx, item)
+    if name is None:
+        return _ask(ctx, item)
     text = text.strip()
     if len(text) > LIMITS[name]:
         return [Reply(too_long(ctx.t, LIMITS[name])), *_ask(ctx, item)]
@@ -233,9 +246,9 @@ def keep_text(ctx: Context) -> list[Reply]:
     item = _flow_item(ctx)
     if item is None:
         return router.call(ctx, "stale")
-    name = _fields(item)[ctx.flow_data["index"]]
-    current = _current(ctx, item, name)
-    if not current:
+    name = _field_now(ctx, item)
+    current = _current(ctx, item, name) if name else ""
+    if not current or name is None:
         return router.call(ctx, "stale")
     return _next(ctx, item, name, current, typed=False)
 
@@ -246,8 +259,8 @@ def skip_text(ctx: Context) -> list[Reply]:
     item = _flow_item(ctx)
     if item is None:
         return router.call(ctx, "stale")
-    name = _fields(item)[ctx.flow_data["index"]]
-    if name == "title":
+    name = _field_now(ctx, item)
+    if name is None or name == "title":
         return router.call(ctx, "stale")
     return _next(ctx, item, name, "", typed=True)
 
