@@ -180,7 +180,7 @@ def test_an_arabic_coordinator_translates_by_typed_numbers(city: App) -> None:
     )
     assert offer.locale == "ar"
     amal.press(f"tr:o:{offer.id}")
-    assert "ترجمات نادي القراءة للنساء. لغة النص الأصلي: العربية." in strip_isolates(amal.text)
+    assert "ترجمات «نادي القراءة للنساء». لغة النص الأصلي: العربية." in strip_isolates(amal.text)
     amal.tap("Deutsch")
     assert "اكتب العنوان باللغة الألمانية." in strip_isolates(amal.text)
     assert "تخطَّ" not in amal.text, "a title cannot be left out"
