@@ -77,13 +77,3 @@ def mark_outdated(session: Session, *, item: Item, field: str) -> list[str]:
         outdated.append(locale)
     session.flush()
     return outdated
-
-
-def delete_translation(session: Session, *, item: Item, locale: str) -> bool:
-    """Remove the translation of an item into `locale`; return whether there was one."""
-    found = translations_of(session, item=item).get(locale)
-    if found is None:
-        return False
-    session.delete(found)
-    session.flush()
-    return True
