@@ -45,37 +45,29 @@ class ConsoleTransport:
         self.stdout = stdout or sys.stdout
         self.files_dir = files_dir
         # One writer at a time: a notice never lands inside an answer, and waits for the
-        # answer being worked out, so the numbers on screen are the last ones printed.
+        # answer being worked out (the greeting too), so the numbers on screen are the last
+        # ones printed, and they are what a typed number presses.
         self._output = asyncio.Lock()
-        self._greeted = asyncio.Event()
-        self._running = False
         self._at_prompt = False
 
     async def run(self) -> None:
         """Chat until the input ends (Ctrl-D) or the user types /quit."""
-        self._running = True
-        try:
-            self._print(
-                f"engagebot console chat as {self.user_key}. Type a number to press a button, "
-                "/quit to leave. Messages for you appear here while this chat is open.\n"
-            )
-            await self._answer("/start")
-        finally:
-            # Messages that waited for this session come after the greeting's menu.
-            self._greeted.set()
+        self._print(
+            f"engagebot console chat as {self.user_key}. Type a number to press a button, "
+            "/quit to leave. Messages for you appear here while this chat is open.\n"
+        )
+        # Messages that waited for this session come after the greeting's menu.
+        await self._answer("/start")
         lines = self._read_lines()
-        try:
-            while True:
-                async with self._output:
-                    self._print(PROMPT)
-                    self._at_prompt = True
-                line = await lines.get()
-                self._at_prompt = False
-                if not line or line.strip() == "/quit":
-                    break
-                await self._answer(line.rstrip("\n"))
-        finally:
-            self._running = False
+        while True:
+            async with self._output:
+                self._print(PROMPT)
+                self._at_prompt = True
+            line = await lines.get()
+            self._at_prompt = False
+            if not line or line.strip() == "/quit":
+                break
+            await self._answer(line.rstrip("\n"))
 
     async def send(
         self, user_key: str, replies: list[Reply], progress: Progress | None = None
@@ -87,8 +79,6 @@ class ConsoleTransport:
         progress = progress or Progress()
         if progress.sent:
             return  # printed whole already
-        if self._running:
-            await self._greeted.wait()
         async with self._output:
             text = self.render(replies)
             if self._at_prompt:
