@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from db.models import Attendance, OutboxMessage, OutboxStatus, User
+from db.models import Attendance, ItemStatus, Offer, OutboxMessage, OutboxStatus, RoleName, User
+from db.roles import grant
 from tests.chaos.harness import (
     BotProcess,
     ChatProcess,
@@ -221,3 +222,85 @@ async def test_a_reminder_waits_for_the_next_session_and_is_shown_once(
     assert title not in second.text, second.text
     assert await second.close() == 0, second.text
     await bot.stop()
+
+
+async def announce(bot: BotProcess, text: str) -> None:
+    await bot.cli("broadcast", "--audience", "all", "--text", text)
+
+
+async def test_two_sessions_of_one_person_show_each_message_once(bots, chats) -> None:
+    """The first session of rita shows her messages; a second one waits, and takes over when
+    the first ends (closed, or killed with SIGKILL): each message in one terminal, once."""
+    bot = bots(settings=SETTINGS)
+    await bot.prepare()
+    await add_console_people(bot, "rita")
+    first, second = chats(bot, "rita"), chats(bot, "rita")
+    await first.start()
+    await second.start()
+
+    await announce(bot, "Erste Nachricht: Der Stiftsplatz wird am Samstag bepflanzt.")
+    await first.expect("Erste Nachricht", timeout=ARRIVES_WITHIN)
+    await asyncio.sleep(3)  # a delivery poll and more: the second session does not show it
+    assert "Erste Nachricht" not in second.text
+
+    assert await first.close() == 0
+    await announce(bot, "Zweite Nachricht: Helfende für das Fest im Volkspark gesucht.")
+    await second.expect("Zweite Nachricht", timeout=ARRIVES_WITHIN)
+
+    await second.kill()  # its lock dies with it; nothing it held is lost
+    await announce(bot, "Dritte Nachricht: Das Repair-Café öffnet wieder.")
+    third = chats(bot, "rita")
+    await third.start()
+    await third.expect("Dritte Nachricht", timeout=ARRIVES_WITHIN)
+    await asyncio.sleep(3)
+    assert await third.close() == 0
+    shown = first.text + second.text + third.text
+    for text in ("Erste Nachricht", "Zweite Nachricht", "Dritte Nachricht"):
+        assert shown.count(text) == 1, f"{text!r} was shown {shown.count(text)} times"
+    assert "Erste" not in third.text and "Zweite" not in third.text
+
+
+async def test_a_coordinator_and_a_resident_talk_in_two_terminals(bots, chats) -> None:
+    """A help request and its answer go from one console session to the other, live."""
+    bot = bots(settings=SETTINGS)
+    await bot.prepare()
+    ids = await add_console_people(bot, "rita", "cora")
+
+    def make_coordinator(session) -> tuple[int, str]:
+        offer = session.exec(
+            select(Offer).where(Offer.status == ItemStatus.PUBLISHED).order_by(Offer.id)
+        ).first()
+        cora = session.get(User, ids["cora"])
+        grant(
+            session,
+            user=cora,
+            role=RoleName.COORDINATOR,
+            organisation_id=offer.organisation_id,
+            now=now_utc(),
+        )
+        return offer.id, offer.title
+
+    offer_id, offer_title = await bot.db(make_coordinator)
+    rita, cora = chats(bot, "rita"), chats(bot, "cora")
+    await rita.start()
+    await cora.start()
+
+    mark = await rita.type(f"/start o_{offer_id}")
+    await rita.expect("1) 🙋 I'd like to help", after=mark)
+    mark = await rita.type("1")
+    await rita.expect("1) ✅ Yes, pass them on", after=mark)
+    mark = await rita.type("1")
+    await rita.expect("will contact you about", after=mark)
+
+    shown = await cora.expect(f"would like to help with {offer_title}", timeout=ARRIVES_WITHIN)
+    await cora.expect("1) ✉️ Answer", after=shown)
+    mark = await cora.type("1")
+    await cora.expect("Write your answer.", after=mark)
+    mark = await cora.type("Komm gern am Dienstag um 10 ins Büro.")
+    await cora.expect("Your answer is on its way.", after=mark)
+
+    await rita.expect("Komm gern am Dienstag um 10 ins Büro.", timeout=ARRIVES_WITHIN)
+    assert "An answer from" in rita.text
+    assert "would like to help" not in rita.text
+    assert "Komm gern am Dienstag" not in cora.text  # a pipe does not echo; nor is it sent back
+    assert await rita.close() == 0 and await cora.close() == 0
