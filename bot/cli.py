@@ -134,8 +134,19 @@ def _poster(app: App, args: argparse.Namespace) -> int:
 
 async def _chat(app: App, *, user: str, lang: str | None) -> int:
     """One person's console chat: their messages arrive here live, whoever else runs."""
+    from bot.runner import delivery_lock_name
     from bot.transports.console import ConsoleTransport
+    from db.locks import owner_lock
 
+    # Only a hint: the session asks for its user's delivery itself, again every few seconds.
+    lock = owner_lock(app.engine, delivery_lock_name("console", user))
+    if lock.try_acquire():
+        lock.release()
+    else:
+        print(
+            f"engagebot: another terminal has {user} open; messages for {user} appear there, "
+            "and here once it is closed"
+        )
     transport = ConsoleTransport(app.conversation, user_key=user, locale_hint=lang)
     return await _serve_until_stopped(app, [transport])
 
