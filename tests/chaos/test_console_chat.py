@@ -228,10 +228,15 @@ async def announce(bot: BotProcess, text: str) -> None:
     await bot.cli("broadcast", "--audience", "all", "--text", text)
 
 
-async def test_two_sessions_of_one_person_show_each_message_once(bots, chats) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_two_sessions_of_one_person_show_each_message_once(
+    database, request, bots, chats
+) -> None:
     """The first session of rita shows her messages; a second one waits, and takes over when
-    the first ends (closed, or killed with SIGKILL): each message in one terminal, once."""
-    bot = bots(settings=SETTINGS)
+    the first ends (closed, or killed with SIGKILL): each message in one terminal, once. On
+    PostgreSQL the lock per person is an advisory lock (TEST_DATABASE_URL, else skipped)."""
+    url = request.getfixturevalue("pg_url") if database == "postgresql" else None
+    bot = bots(settings=SETTINGS, database_url=url)
     await bot.prepare()
     await add_console_people(bot, "rita")
     first, second = chats(bot, "rita"), chats(bot, "rita")
