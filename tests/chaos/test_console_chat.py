@@ -19,7 +19,17 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from db.models import Attendance, ItemStatus, Offer, OutboxMessage, OutboxStatus, RoleName, User
+from db.attendance import event_changed
+from db.models import (
+    Attendance,
+    Event,
+    ItemStatus,
+    Offer,
+    OutboxMessage,
+    OutboxStatus,
+    RoleName,
+    User,
+)
 from db.roles import grant
 from tests.chaos.harness import (
     BotProcess,
@@ -183,6 +193,20 @@ async def test_a_reminder_arrives_live_in_the_chat_without_a_running_bot(bots, c
     assert await is_going(bot, ids["rita"], event_id)
     assert chat.text.count(f"Reminder: {title}") == 1, chat.text
     assert (await reminders(bot, event_id))["rita"] == [OutboxStatus.SENT]
+
+    # The organiser cancels it (as the coordinator tools do): rita hears at once.
+    def cancel(session) -> None:
+        event = session.get(Event, event_id)
+        event.status = ItemStatus.CANCELLED
+        event_changed(session, event=event, now=now_utc(), change="cancelled")
+
+    mark = chat.mark()
+    await bot.db(cancel)
+    shown = await chat.expect(f"Unfortunately {title} on", after=mark, timeout=ARRIVES_WITHIN)
+    await chat.expect("1) 📅 Other events", after=shown)
+    answer = await chat.type("1")
+    await chat.expect("\n> ", after=answer + 1)
+    assert title not in chat.text[answer:], "a cancelled event is still listed"
     assert await chat.close() == 0, chat.text
 
 
