@@ -27,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start every configured messenger (the console if none)")
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
-    chat.add_argument("--user", default="console", help="who you are (default: console)")
+    chat.add_argument(
+        "--user",
+        default="console",
+        help="who you are; your reminders and announcements arrive here (default: console)",
+    )
     chat.add_argument("--lang", default=None, help="language hint for a new user, such as uk")
     db = commands.add_parser("db", help="database commands")
     db_commands = db.add_subparsers(dest="db_command", required=True)
