@@ -144,6 +144,14 @@ async def test_a_session_refuses_a_message_for_someone_else(app: App) -> None:
     assert chat.stdout.getvalue() == ""
 
 
+async def test_a_notice_for_a_terminal_that_is_gone_is_not_counted_as_shown(app: App) -> None:
+    stdout = io.StringIO()
+    chat = ConsoleTransport(app.conversation, user_key="rita", stdout=stdout)
+    stdout.close()
+    with pytest.raises(TemporaryFailure):
+        await chat.send("rita", [Reply("Reminder: the Demokratie-Café")])
+
+
 async def test_a_session_delivers_its_own_users_messages_and_nobody_elses(app: App) -> None:
     rita, bob = _person(app, "rita"), _person(app, "bob")
     _queue_report(app, rita, 3)

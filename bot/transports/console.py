@@ -83,9 +83,11 @@ class ConsoleTransport:
             text = self.render(replies)
             if self._at_prompt:
                 # Under the prompt on its own lines, and the prompt again after it.
-                self._print(f"\n{text}{PROMPT}")
-            else:
-                self._print(text)
+                text = f"\n{text}{PROMPT}"
+            try:
+                self._write(text)
+            except (OSError, ValueError) as exc:  # the terminal is gone: not shown, not sent
+                raise TemporaryFailure(f"the terminal is gone: {type(exc).__name__}") from exc
         progress.sent = 1
 
     async def _answer(self, text: str) -> None:
@@ -141,7 +143,10 @@ class ConsoleTransport:
         path.write_bytes(content)
         return path
 
+    def _write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
     def _print(self, text: str) -> None:
         with contextlib.suppress(BrokenPipeError):
-            self.stdout.write(text)
-            self.stdout.flush()
+            self._write(text)
