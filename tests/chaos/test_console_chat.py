@@ -12,6 +12,7 @@ again in the session after that.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -71,8 +72,9 @@ async def add_console_people(bot: BotProcess, *names: str) -> dict[str, int]:
     return await bot.db(lambda s: add_people(s, transport="console", keys=list(names)))
 
 
-async def add_event_going(bot: BotProcess, title: str, user_ids: list[int]) -> int:
-    """Add an event whose reminder falls due in DUE_IN seconds, these people going."""
+async def add_event_going(bot: BotProcess, title: str, user_ids: list[int]) -> tuple[int, float]:
+    """Add an event whose reminder falls due in DUE_IN seconds, these people going; return its
+    id and when its reminder falls due (epoch seconds)."""
     starts_at = now_utc() + LEAD + timedelta(seconds=DUE_IN)
 
     def seed(session) -> int:
@@ -80,7 +82,7 @@ async def add_event_going(bot: BotProcess, title: str, user_ids: list[int]) -> i
         add_going(session, event_id=event_id, user_ids=user_ids)
         return event_id
 
-    return await bot.db(seed)
+    return await bot.db(seed), (starts_at - LEAD).timestamp()
 
 
 async def reminders(bot: BotProcess, event_id: int) -> dict[str, list[str]]:
@@ -123,20 +125,24 @@ async def run_holds_the_scheduler(bot: BotProcess) -> None:
     assert took is not None, f"engagebot run did not take the scheduler\n{bot.tails()}"
 
 
-async def answer_reminder_by_number(chat: ChatProcess, title: str, *, after: int) -> None:
-    """The reminder is on screen with its buttons; 2 is "Can't come", 2 again confirms."""
+async def answer_reminder_by_number(chat: ChatProcess, title: str, *, after: int) -> float:
+    """The reminder is on screen with its buttons; 2 is "Can't come", 2 again confirms.
+
+    Return when it was seen (epoch seconds, to within the 20 ms the output is looked at)."""
     shown = await chat.expect(f"Reminder: {title} starts", after=after, timeout=ARRIVES_WITHIN)
+    seen = time.time()
     await chat.expect("1) ✅ Still going", after=shown)
     await chat.expect("2) ❌ Can't come", after=shown)
     mark = await chat.type("2")
     await chat.expect(f"Give up your place at {title}?", after=mark)
     mark = await chat.type("2")
     await chat.expect(f"You are no longer signed up for {title}.", after=mark)
+    return seen
 
 
 @pytest.mark.parametrize("messenger", ["telegram", "none"])
 async def test_a_reminder_arrives_live_in_the_chat_beside_a_running_bot(
-    messenger, telegram, bots, chats
+    messenger, telegram, bots, chats, figures
 ) -> None:
     """`engagebot run` holds the scheduler (and its own console, with no messenger); the
     reminder for rita is shown in rita's chat, not in the terminal of `engagebot run`."""
@@ -151,8 +157,10 @@ async def test_a_reminder_arrives_live_in_the_chat_beside_a_running_bot(
 
     title = "Konsolen-Café am Stiftsplatz"
     mark = chat.mark()
-    event_id = await add_event_going(bot, title, [ids["rita"], ids["console"]])
-    await answer_reminder_by_number(chat, title, after=mark)
+    event_id, due = await add_event_going(bot, title, [ids["rita"], ids["console"]])
+    seen = await answer_reminder_by_number(chat, title, after=mark)
+    figures.update(messenger=messenger, shown_after_due_s=seen - due)
+    figures.publish()
 
     assert not await is_going(bot, ids["rita"], event_id), "pressing 2, 2 did not cancel"
     assert chat.text.count(f"Reminder: {title}") == 1, chat.text
@@ -171,7 +179,9 @@ async def test_a_reminder_arrives_live_in_the_chat_beside_a_running_bot(
     await bot.stop()
 
 
-async def test_a_reminder_arrives_live_in_the_chat_without_a_running_bot(bots, chats) -> None:
+async def test_a_reminder_arrives_live_in_the_chat_without_a_running_bot(
+    bots, chats, figures
+) -> None:
     """With no `engagebot run`, the chat session takes the scheduler and its user's delivery."""
     bot = bots(settings=SETTINGS)
     await bot.prepare()
@@ -184,8 +194,10 @@ async def test_a_reminder_arrives_live_in_the_chat_without_a_running_bot(bots, c
 
     title = "Lesepaten-Treffen in der Stadtbibliothek"
     mark = chat.mark()
-    event_id = await add_event_going(bot, title, [ids["rita"]])
+    event_id, due = await add_event_going(bot, title, [ids["rita"]])
     shown = await chat.expect(f"Reminder: {title} starts", after=mark, timeout=ARRIVES_WITHIN)
+    figures.update(shown_after_due_s=time.time() - due)
+    figures.publish()
     await chat.expect("1) ✅ Still going", after=shown)
     answer = await chat.type("1")
     await chat.expect(f"Wonderful, see you at {title}!", after=answer)
@@ -222,7 +234,7 @@ async def test_a_reminder_waits_for_the_next_session_and_is_shown_once(
     await run_holds_the_scheduler(bot)
 
     title = "Stadtteilputz im Volkspark"
-    event_id = await add_event_going(bot, title, [ids["rita"]])
+    event_id, _due = await add_event_going(bot, title, [ids["rita"]])
     deadline = asyncio.get_running_loop().time() + ARRIVES_WITHIN
     while not (await reminders(bot, event_id)).get("rita"):
         assert asyncio.get_running_loop().time() < deadline, f"not queued\n{bot.tails()}"
@@ -254,7 +266,7 @@ async def announce(bot: BotProcess, text: str) -> None:
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_two_sessions_of_one_person_show_each_message_once(
-    database, request, bots, chats
+    database, request, bots, chats, figures
 ) -> None:
     """The first session of rita shows her messages; a second one waits, and takes over when
     the first ends (closed, or killed with SIGKILL): each message in one terminal, once. On
@@ -275,8 +287,13 @@ async def test_two_sessions_of_one_person_show_each_message_once(
     assert "Erste Nachricht" not in second.text
 
     assert await first.close() == 0
+    closed = time.monotonic()
     await announce(bot, "Zweite Nachricht: Helfende für das Fest im Volkspark gesucht.")
     await second.expect("Zweite Nachricht", timeout=ARRIVES_WITHIN)
+    figures.update(
+        database=database, second_session_shows_after_first_closed_s=time.monotonic() - closed
+    )
+    figures.publish()
 
     await second.kill()  # its lock dies with it; nothing it held is lost
     await announce(bot, "Dritte Nachricht: Das Repair-Café öffnet wieder.")
