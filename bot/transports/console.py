@@ -49,6 +49,7 @@ class ConsoleTransport:
         # ones printed, and they are what a typed number presses.
         self._output = asyncio.Lock()
         self._at_prompt = False
+        self._lines: asyncio.Queue[str] | None = None
 
     async def run(self) -> None:
         """Chat until the input ends (Ctrl-D) or the user types /quit."""
@@ -58,7 +59,7 @@ class ConsoleTransport:
         )
         # Messages that waited for this session come after the greeting's menu.
         await self._answer("/start")
-        lines = self._read_lines()
+        lines = self._lines = self._read_lines()
         while True:
             async with self._output:
                 self._print(PROMPT)
@@ -81,8 +82,11 @@ class ConsoleTransport:
             return  # printed whole already
         async with self._output:
             text = self.render(replies)
-            if self._at_prompt:
-                # Under the prompt on its own lines, and the prompt again after it.
+            typed = self._lines is not None and not self._lines.empty()
+            if self._at_prompt and not typed:
+                # Under the prompt on its own lines, and the prompt again after it. (A line
+                # typed and not yet answered ended the prompt's line already; its answer and
+                # the next prompt follow.)
                 text = f"\n{text}{PROMPT}"
             try:
                 self._write(text)
