@@ -142,16 +142,15 @@ async def _chat(app: App, *, user: str, lang: str | None) -> int:
     from bot.transports.console import ConsoleTransport
     from db.locks import owner_lock
 
-    # Only a hint: the session asks for its user's delivery itself, again every few seconds.
+    # Only for telling the person: the session asks for its user's delivery itself, again
+    # every few seconds, and shows their messages once it has it.
     lock = owner_lock(app.engine, delivery_lock_name("console", user))
-    if lock.try_acquire():
+    open_elsewhere = not lock.try_acquire()
+    if not open_elsewhere:
         lock.release()
-    else:
-        print(
-            f"engagebot: another terminal has {user} open; messages for {user} appear there, "
-            "and here once it is closed"
-        )
-    transport = ConsoleTransport(app.conversation, user_key=user, locale_hint=lang)
+    transport = ConsoleTransport(
+        app.conversation, user_key=user, locale_hint=lang, open_elsewhere=open_elsewhere
+    )
     return await _serve_until_stopped(app, [transport])
 
 

@@ -128,13 +128,31 @@ async def test_a_notice_waits_for_the_greeting_of_a_session(app: App) -> None:
         chat = ConsoleTransport(
             app.conversation, user_key="rita", stdin=stdin, stdout=stdout, locale_hint="en"
         )
+        # As bot/runner.py starts them: the session first, its delivery right after.
         session = asyncio.create_task(chat.run())
-        await asyncio.sleep(0)  # the session has begun and greets
-        await chat.send("rita", [Reply("An answer from the ASZ")])
+        await asyncio.create_task(chat.send("rita", [Reply("An answer from the ASZ")]))
         out = stdout.getvalue()
         assert out.index("1) Deutsch") < out.index("An answer from the ASZ")
         type_line(keyboard, "/quit")
         await asyncio.wait_for(session, 10)
+
+
+async def test_the_greeting_is_in_the_persons_language_and_says_when_open_elsewhere(
+    app: App,
+) -> None:
+    stdout = io.StringIO()
+    chat = ConsoleTransport(
+        app.conversation,
+        user_key="olena",
+        locale_hint="uk",
+        stdin=io.StringIO(""),
+        stdout=stdout,
+        open_elsewhere=True,
+    )
+    await chat.run()
+    out = stdout.getvalue()
+    assert "Чат у консолі як olena." in out
+    assert "olena уже відкрито в іншому терміналі" in out
 
 
 async def test_a_session_refuses_a_message_for_someone_else(app: App) -> None:

@@ -37,6 +37,7 @@ class ConsoleTransport:
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         files_dir: Path = Path("data/console-files"),
+        open_elsewhere: bool = False,
     ) -> None:
         self.conversation = conversation
         self.user_key = user_key
@@ -44,6 +45,8 @@ class ConsoleTransport:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.files_dir = files_dir
+        # Another session of this person was open when this one started (bot/cli.py).
+        self.open_elsewhere = open_elsewhere
         # One writer at a time: a notice never lands inside an answer, and waits for the
         # answer being worked out (the greeting too), so the numbers on screen are the last
         # ones printed, and they are what a typed number presses.
@@ -53,22 +56,43 @@ class ConsoleTransport:
 
     async def run(self) -> None:
         """Chat until the input ends (Ctrl-D) or the user types /quit."""
-        self._print(
-            f"engagebot console chat as {self.user_key}. Type a number to press a button, "
-            "/quit to leave. Messages for you appear here while this chat is open.\n"
-        )
-        # Messages that waited for this session come after the greeting's menu.
-        await self._answer("/start")
-        lines = self._lines = self._read_lines()
+        # The greeting holds the terminal from the first step: messages that waited for this
+        # session come after its menu, whose numbers would otherwise replace theirs.
+        async with self._output:
+            await self._greet()
+        typed = self._lines = self._read_lines()
         while True:
             async with self._output:
                 self._print(PROMPT)
                 self._at_prompt = True
-            line = await lines.get()
+            line = await typed.get()
             self._at_prompt = False
             if not line or line.strip() == "/quit":
                 break
             await self._answer(line.rstrip("\n"))
+
+    async def _greet(self) -> None:
+        t = await self.conversation.run_db(
+            self.conversation.translator_for, self.name, self.user_key, self.locale_hint
+        )
+        name = t.isolate(self.user_key)
+        lines = [
+            t._(
+                "Console chat as %(name)s. Type a number to press a button, or /quit to leave. "
+                "Messages for you appear here while this chat is open.",
+                name=name,
+            )
+        ]
+        if self.open_elsewhere:
+            lines.append(
+                t._(
+                    "Another terminal has %(name)s open: your messages appear there, and here "
+                    "once it is closed.",
+                    name=name,
+                )
+            )
+        self._print(t.directed("\n".join(lines)) + "\n")
+        await self._handle("/start")
 
     async def send(
         self, user_key: str, replies: list[Reply], progress: Progress | None = None
@@ -95,10 +119,14 @@ class ConsoleTransport:
         progress.sent = 1
 
     async def _answer(self, text: str) -> None:
-        incoming = Incoming(self.name, self.user_key, text=text, locale_hint=self.locale_hint)
         async with self._output:
-            replies = await self.conversation.handle_async(incoming)
-            self._print(self.render(replies))
+            await self._handle(text)
+
+    async def _handle(self, text: str) -> None:
+        """Answer what was typed (the caller holds the terminal)."""
+        incoming = Incoming(self.name, self.user_key, text=text, locale_hint=self.locale_hint)
+        replies = await self.conversation.handle_async(incoming)
+        self._print(self.render(replies))
 
     def _read_lines(self) -> asyncio.Queue[str]:
         """Read the input on a thread of its own; an empty string marks its end.

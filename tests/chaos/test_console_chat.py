@@ -278,8 +278,8 @@ async def test_two_sessions_of_one_person_show_each_message_once(
     first, second = chats(bot, "rita"), chats(bot, "rita")
     await first.start()
     await second.start()
-    assert "another terminal has rita open" in second.text
-    assert "another terminal" not in first.text
+    assert "Another terminal has rita open" in second.text
+    assert "Another terminal" not in first.text
 
     await announce(bot, "Erste Nachricht: Der Stiftsplatz wird am Samstag bepflanzt.")
     await first.expect("Erste Nachricht", timeout=ARRIVES_WITHIN)
