@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -155,10 +155,40 @@ def published_offers(
     return _page_of(session, query, count_query, page=page, size=size)
 
 
-def upcoming_events(session: Session, *, now: datetime, page: int, size: int) -> Page[Event]:
-    """Return one page of published events that have not ended yet, soonest first."""
-    still_on = func.coalesce(col(Event.ends_at), col(Event.starts_at)) >= now
-    conditions = [Event.status == ItemStatus.PUBLISHED, still_on]
+def _still_on(now: datetime) -> Any:
+    """Return the condition for a published event that has not ended yet."""
+    return and_(
+        Event.status == ItemStatus.PUBLISHED,
+        func.coalesce(col(Event.ends_at), col(Event.starts_at)) >= now,
+    )
+
+
+def categories_with_events(session: Session, *, now: datetime) -> list[tuple[Category, int]]:
+    """Return every category with its number of upcoming events, in display order."""
+    counts = (
+        select(col(Event.category_id).label("target"), func.count(col(Event.id)).label("n"))
+        .where(_still_on(now))
+        .group_by(col(Event.category_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Category, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.target == Category.id)
+        .order_by(col(Category.position), col(Category.id))
+    ).all()
+    return [(row, int(n)) for row, n in rows]
+
+
+def upcoming_events(
+    session: Session, *, now: datetime, page: int, size: int, category_id: int | None = None
+) -> Page[Event]:
+    """Return one page of published events that have not ended yet, soonest first.
+
+    With `category_id`, only the events of that topic.
+    """
+    conditions = [_still_on(now)]
+    if category_id is not None:
+        conditions.append(Event.category_id == category_id)
     query = select(Event).where(*conditions).order_by(col(Event.starts_at), col(Event.id))
     count_query = select(func.count(col(Event.id))).where(*conditions)
     return _page_of(session, query, count_query, page=page, size=size)
