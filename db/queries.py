@@ -90,6 +90,17 @@ def districts_with_offers(session: Session) -> list[tuple[District, int]]:
     return _with_offer_counts(session, District, Offer.district_id)
 
 
+def offers_without_district(session: Session) -> int:
+    """Return how many published offers name no district (citywide, by phone or online)."""
+    return int(
+        session.exec(
+            select(func.count(col(Offer.id))).where(
+                Offer.status == ItemStatus.PUBLISHED, col(Offer.district_id).is_(None)
+            )
+        ).one()
+    )
+
+
 def _with_offer_counts(session: Session, model: type[T], offer_column: Any) -> list[tuple[T, int]]:
     counts = (
         select(offer_column.label("target"), func.count(col(Offer.id)).label("n"))
@@ -141,15 +152,21 @@ def published_offers(
     *,
     category_id: int | None = None,
     district_id: int | None = None,
+    without_district: bool = False,
     page: int,
     size: int,
 ) -> Page[Offer]:
-    """Return one page of published offers, optionally of one category or district."""
+    """Return one page of published offers, optionally of one category or district.
+
+    With `without_district`, only the offers that name no district.
+    """
     conditions = [Offer.status == ItemStatus.PUBLISHED]
     if category_id is not None:
         conditions.append(Offer.category_id == category_id)
     if district_id is not None:
         conditions.append(Offer.district_id == district_id)
+    if without_district:
+        conditions.append(col(Offer.district_id).is_(None))
     query = select(Offer).where(*conditions).order_by(col(Offer.title), col(Offer.id))
     count_query = select(func.count(col(Offer.id))).where(*conditions)
     return _page_of(session, query, count_query, page=page, size=size)
