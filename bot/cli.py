@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start every configured messenger (the console if none)")
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
-    chat.add_argument("--user", default="console", help="who you are (default: console)")
+    chat.add_argument(
+        "--user",
+        default="console",
+        help="who you are; your reminders and announcements arrive here (default: console)",
+    )
     chat.add_argument("--lang", default=None, help="language hint for a new user, such as uk")
     db = commands.add_parser("db", help="database commands")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -50,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"engagebot: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, wire=settings.log_wire)
+    level = settings.log_level
+    if args.command == "chat" and logging.getLevelName(level) < logging.WARNING:
+        # The log shares the chat's terminal: only what needs the person's attention.
+        level = "WARNING"
+    configure_logging(level, wire=settings.log_wire)
     try:
         app = App(settings)
     except DatabaseLocationError as exc:
@@ -128,17 +137,24 @@ def _poster(app: App, args: argparse.Namespace) -> int:
 
 
 async def _chat(app: App, *, user: str, lang: str | None) -> int:
+    """One person's console chat: their messages arrive here live, whoever else runs."""
+    from bot.runner import delivery_lock_name
     from bot.transports.console import ConsoleTransport
+    from db.locks import owner_lock
 
-    await ConsoleTransport(app.conversation, user_key=user, locale_hint=lang).run()
-    return 0
+    # Only for telling the person: the session asks for its user's delivery itself, again
+    # every few seconds, and shows their messages once it has it.
+    lock = owner_lock(app.engine, delivery_lock_name("console", user))
+    open_elsewhere = not lock.try_acquire()
+    if not open_elsewhere:
+        lock.release()
+    transport = ConsoleTransport(
+        app.conversation, user_key=user, locale_hint=lang, open_elsewhere=open_elsewhere
+    )
+    return await _serve_until_stopped(app, [transport])
 
 
 async def _run(app: App) -> int:
-    import contextlib
-    import signal
-
-    from bot.runner import serve
     from bot.transports.console import ConsoleTransport
 
     transports: list[Transport] = []
@@ -152,11 +168,21 @@ async def _run(app: App) -> int:
         transports.append(SignalTransport.from_settings(app.conversation, app.settings))
     if not transports:
         print("engagebot: no messenger is configured; opening the console chat instead")
-        # The console gets reminders and announcements too, through the same outbox.
-        await serve(app, [ConsoleTransport(app.conversation)])
-        return 0
+        # The console user's reminders and announcements come through the same outbox;
+        # other console users' messages wait for their own `engagebot chat --user NAME`.
+        transports.append(ConsoleTransport(app.conversation))
+    return await _serve_until_stopped(app, transports)
+
+
+async def _serve_until_stopped(app: App, transports: list[Transport]) -> int:
+    import contextlib
+    import signal
+
+    from bot.runner import serve
+
     # systemd and docker stop the bot with SIGTERM: stop as cleanly as on Ctrl-C, so every
-    # messenger answers what it already fetched before the process ends.
+    # messenger answers what it already fetched before the process ends, and a console
+    # session puts back what it had taken for its user (the next session shows it).
     running = asyncio.current_task()
     loop = asyncio.get_running_loop()
     terminated = False

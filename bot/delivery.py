@@ -78,7 +78,11 @@ class Pacer:
 
 
 class DeliveryWorker:
-    """Sends one transport's due outbox rows at that messenger's rate."""
+    """Sends one transport's due outbox rows at that messenger's rate.
+
+    With `recipient`, only the rows of that one person on the transport: a console session
+    delivers its own user's messages, and leaves everyone else's for their own sessions.
+    """
 
     def __init__(
         self,
@@ -91,9 +95,11 @@ class DeliveryWorker:
         batch: int | None = None,
         pacer: Pacer | None = None,
         rng: random.Random | None = None,
+        recipient: str | None = None,
     ) -> None:
         self.conversation = conversation
         self.transport = transport
+        self.recipient = recipient
         self.clock = clock
         self.max_attempts = max_attempts
         # Claim little at a time: what is claimed is sent before anything else is looked at.
@@ -166,12 +172,13 @@ class DeliveryWorker:
                 now=self.clock.now(),
                 limit=self.batch,
                 kinds=LIMIT_NOTICE_KINDS if paused else None,
+                recipient=self.recipient,
             )
 
     def release_claims(self) -> int:
-        """Put this messenger's claimed but unsent rows back in the queue (lock holder only)."""
+        """Put this worker's claimed but unsent rows back in the queue (lock holder only)."""
         with session_scope(self.conversation.engine) as session:
-            return release_claims(session, transport=self.transport.name)
+            return release_claims(session, transport=self.transport.name, recipient=self.recipient)
 
     async def _deliver(self, message_id: int, *, through_pause: bool = False) -> None:
         run_db = self.conversation.run_db

@@ -28,6 +28,9 @@ class Incoming:
     # The messenger's id of this update where it keeps updates until confirmed (Telegram), so
     # the core records its answer with what handling changed, and never handles it twice.
     update_id: int | None = None
+    # The message whose button was pressed can be edited in place (Telegram, within 48 hours):
+    # a reply with `replace` then changes that message instead of following it.
+    can_edit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """Run the bot: every transport, and the duties this process owns, in one event loop.
 
 Conversations are served by every process. Delivery (one duty per messenger) and the scheduler
-are done by the process that holds their lock; see bot/ownership.py.
+are done by the process that holds their lock; see bot/ownership.py. The console is a
+messenger of one person per terminal: its delivery duty is that person's alone, with a lock of
+their own, so `engagebot chat --user NAME` shows NAME's messages and nobody else's, and a
+message for someone without an open session waits in the outbox for their next one.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
+import re
 from collections.abc import Sequence
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,6 +24,7 @@ from bot.delivery import DeliveryWorker
 from bot.ownership import hold
 from bot.scheduler import Jobs, build_scheduler
 from bot.transports.base import Transport
+from bot.transports.console import ConsoleTransport
 from db.locks import owner_lock
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,25 @@ def delivery_rate(app: App, transport: Transport) -> float:
     return 100.0
 
 
+# Console names that can stand in a lock file's name as they are.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def recipient_of(transport: Transport) -> str | None:
+    """Return the one person a transport delivers to (a console session), or None for all."""
+    return transport.user_key if isinstance(transport, ConsoleTransport) else None
+
+
+def delivery_lock_name(transport: str, recipient: str | None = None) -> str:
+    """Return the name of the lock whose holder sends a messenger's (or one person's) rows."""
+    if recipient is None:
+        return f"delivery-{transport}"
+    if _PLAIN_NAME.fullmatch(recipient):
+        return f"delivery-{transport}-{recipient}"
+    digest = hashlib.sha256(recipient.encode()).hexdigest()[:16]
+    return f"delivery-{transport}~{digest}"
+
+
 class Delivery:
     """The duty of sending one messenger's outbox."""
 
@@ -43,6 +68,9 @@ class Delivery:
         self.app = app
         self.worker = worker
         self.name = f"{worker.transport.name} delivery"
+        if worker.recipient is not None:  # logs name people by a keyed hash only
+            whom = app.conversation.user_ref(worker.transport.name, worker.recipient)
+            self.name += f" for {whom}"
         self._running: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -98,6 +126,7 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
             clock=app.clock,
             rate=delivery_rate(app, transport),
             max_attempts=app.settings.delivery_max_attempts,
+            recipient=recipient_of(transport),
         )
         for transport in transports
     ]
@@ -106,7 +135,10 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
     )
     duties = [
         *(
-            (owner_lock(app.engine, f"delivery-{worker.transport.name}"), Delivery(app, worker))
+            (
+                owner_lock(app.engine, delivery_lock_name(worker.transport.name, worker.recipient)),
+                Delivery(app, worker),
+            )
             for worker in workers
         ),
         (owner_lock(app.engine, "scheduler"), Scheduling(jobs, app)),

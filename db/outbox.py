@@ -177,13 +177,15 @@ def claim_due(
     now: datetime,
     limit: int,
     kinds: Collection[str] | None = None,
+    recipient: str | None = None,
 ) -> list[int]:
     """Mark up to `limit` due rows of one transport as being sent and return their ids.
 
     Conversation-bound rows come first, then bulk ones, each oldest first; only those of
-    `kinds` when given. On PostgreSQL the candidates are locked as they are chosen, skipping rows
-    another transaction holds; the update is a compare-and-set on both databases: only rows still
-    pending are taken.
+    `kinds` when given, only those of one person (their id on that transport) with
+    `recipient` (a console session delivers its own user's rows, and nobody else's). On
+    PostgreSQL the candidates are locked as they are chosen, skipping rows another transaction
+    holds; the update is a compare-and-set on both databases: only rows still pending are taken.
     """
     query = select(OutboxMessage.id).where(
         OutboxMessage.status == OutboxStatus.PENDING,
@@ -192,6 +194,8 @@ def claim_due(
     )
     if kinds is not None:
         query = query.where(col(OutboxMessage.kind).in_(sorted(kinds)))
+    if recipient is not None:
+        query = query.where(_of_recipient(transport, recipient))
     query = query.order_by(
         col(OutboxMessage.lane), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)
     ).limit(limit)
@@ -217,13 +221,14 @@ def claim_due(
     return [message_id for message_id in candidates if message_id in claimed]
 
 
-def release_claims(session: Session, *, transport: str) -> int:
-    """Put one transport's rows that were being sent back in the queue.
+def release_claims(session: Session, *, transport: str, recipient: str | None = None) -> int:
+    """Put one transport's rows that were being sent back in the queue (one person's only,
+    with `recipient`).
 
-    Called by the holder of the transport's delivery lock only: when it takes over from a
+    Called by the holder of the delivery lock for them only: when it takes over from a
     process that died (whose claims nobody else can finish), and when it stops itself.
     """
-    result = session.execute(
+    query = (
         update(OutboxMessage)
         .where(
             col(OutboxMessage.status) == OutboxStatus.SENDING,
@@ -231,7 +236,17 @@ def release_claims(session: Session, *, transport: str) -> int:
         )
         .values(status=OutboxStatus.PENDING, claimed_at=None)
     )
+    if recipient is not None:
+        query = query.where(_of_recipient(transport, recipient))
+    result = session.execute(query.execution_options(synchronize_session=False))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _of_recipient(transport: str, recipient: str) -> Any:
+    """The condition that a row is for the person known as `recipient` on `transport`."""
+    return col(OutboxMessage.user_id).in_(
+        select(User.id).where(User.transport == transport, User.external_id == recipient)
+    )
 
 
 def mark_sent(session: Session, *, message_id: int, now: datetime) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -90,6 +90,17 @@ def districts_with_offers(session: Session) -> list[tuple[District, int]]:
     return _with_offer_counts(session, District, Offer.district_id)
 
 
+def offers_without_district(session: Session) -> int:
+    """Return how many published offers name no district (citywide, by phone or online)."""
+    return int(
+        session.exec(
+            select(func.count(col(Offer.id))).where(
+                Offer.status == ItemStatus.PUBLISHED, col(Offer.district_id).is_(None)
+            )
+        ).one()
+    )
+
+
 def _with_offer_counts(session: Session, model: type[T], offer_column: Any) -> list[tuple[T, int]]:
     counts = (
         select(offer_column.label("target"), func.count(col(Offer.id)).label("n"))
@@ -141,24 +152,60 @@ def published_offers(
     *,
     category_id: int | None = None,
     district_id: int | None = None,
+    without_district: bool = False,
     page: int,
     size: int,
 ) -> Page[Offer]:
-    """Return one page of published offers, optionally of one category or district."""
+    """Return one page of published offers, optionally of one category or district.
+
+    With `without_district`, only the offers that name no district.
+    """
     conditions = [Offer.status == ItemStatus.PUBLISHED]
     if category_id is not None:
         conditions.append(Offer.category_id == category_id)
     if district_id is not None:
         conditions.append(Offer.district_id == district_id)
+    if without_district:
+        conditions.append(col(Offer.district_id).is_(None))
     query = select(Offer).where(*conditions).order_by(col(Offer.title), col(Offer.id))
     count_query = select(func.count(col(Offer.id))).where(*conditions)
     return _page_of(session, query, count_query, page=page, size=size)
 
 
-def upcoming_events(session: Session, *, now: datetime, page: int, size: int) -> Page[Event]:
-    """Return one page of published events that have not ended yet, soonest first."""
-    still_on = func.coalesce(col(Event.ends_at), col(Event.starts_at)) >= now
-    conditions = [Event.status == ItemStatus.PUBLISHED, still_on]
+def _still_on(now: datetime) -> Any:
+    """Return the condition for a published event that has not ended yet."""
+    return and_(
+        Event.status == ItemStatus.PUBLISHED,
+        func.coalesce(col(Event.ends_at), col(Event.starts_at)) >= now,
+    )
+
+
+def categories_with_events(session: Session, *, now: datetime) -> list[tuple[Category, int]]:
+    """Return every category with its number of upcoming events, in display order."""
+    counts = (
+        select(col(Event.category_id).label("target"), func.count(col(Event.id)).label("n"))
+        .where(_still_on(now))
+        .group_by(col(Event.category_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Category, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.target == Category.id)
+        .order_by(col(Category.position), col(Category.id))
+    ).all()
+    return [(row, int(n)) for row, n in rows]
+
+
+def upcoming_events(
+    session: Session, *, now: datetime, page: int, size: int, category_id: int | None = None
+) -> Page[Event]:
+    """Return one page of published events that have not ended yet, soonest first.
+
+    With `category_id`, only the events of that topic.
+    """
+    conditions = [_still_on(now)]
+    if category_id is not None:
+        conditions.append(Event.category_id == category_id)
     query = select(Event).where(*conditions).order_by(col(Event.starts_at), col(Event.id))
     count_query = select(func.count(col(Event.id))).where(*conditions)
     return _page_of(session, query, count_query, page=page, size=size)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.messages import Button, Reply
 from db.attendance import attendance_of, join_event, leave_event
 from db.models import AttendanceStatus, Event
 from handlers.actions import action
-from handlers.calendar import calendar_button
 from handlers.content import event_texts
 from handlers.context import Context
 from handlers.router import router
@@ -58,10 +59,13 @@ def going(ctx: Context, event_id: int) -> list[Reply]:
             )
     else:
         text = t._("Great, you are going to %(title)s!", title=title)
-    # Someone who is going gets the calendar file offered right with the confirmation.
-    going_now = result.status == "going"
-    buttons = ((calendar_button(ctx, event_id),),) if going_now else ()
-    return [Reply(text, buttons=buttons), *event_detail(ctx, event_id)]
+    # One short line, and the card's buttons as they are now ("Can't come" instead of "I'm
+    # going", and the calendar file): the card and its map pin are not sent again.
+    [card] = event_detail(ctx, event_id)
+    if ctx.incoming.can_edit:
+        # The pressed card changes in place; its map pin went out with it and stays.
+        return [replace(card, place=None, replace=True), Reply(text)]
+    return [Reply(text, buttons=card.buttons)]
 
 
 @router.on_action("nogo", int)

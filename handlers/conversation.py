@@ -170,6 +170,22 @@ class Conversation:
                 parts_sent=row.parts_sent,
             )
 
+    def translator_for(self, transport: str, user_key: str, hint: str | None = None) -> Translator:
+        """Return the translator of a person's language (the hint's for someone new, or while
+        the database cannot be read)."""
+        known: tuple[str | None, str | None] = (None, None)
+        try:
+            with session_scope(self.engine) as session:
+                user = session.exec(
+                    select(User).where(User.transport == transport, User.external_id == user_key)
+                ).first()
+                if user is not None:
+                    known = (user.locale, user.language_hint)
+        except OperationalError:
+            pass  # the greeting's answer says what it can
+        locale = negotiate_locale(*known, hint, default=self.settings.default_locale)
+        return self.translations.get(locale)
+
     def record_delivery(self, message_id: int, menu: list[str] | None) -> None:
         """Record that a queued message was sent; its buttons are now what typed numbers press."""
         with session_scope(self.engine) as session:

@@ -1,18 +1,35 @@
-"""Upcoming events, page by page, and each event in detail."""
+"""Upcoming events, page by page, all or by topic, and each event in detail."""
 
 from __future__ import annotations
 
 from bot.messages import Button, Reply
 from db.attendance import attendance_of, going_count, waiting_position
-from db.models import AttendanceStatus, Event, ItemStatus, Offer, Organisation
-from db.queries import event_titles, upcoming_events
+from db.models import (
+    AttendanceStatus,
+    Category,
+    Event,
+    ItemStatus,
+    Offer,
+    Organisation,
+    SubscriptionKind,
+)
+from db.queries import Page, categories_with_events, event_titles, upcoming_events
 from handlers.actions import action
 from handlers.calendar import calendar_button
 from handlers.content import event_texts, originals_note, untranslated_note
 from handlers.context import Context
 from handlers.roles import acts_for
 from handlers.router import router
-from handlers.ui import main_menu, menu_button, pager_row, place_of, where_text, with_page_line
+from handlers.subscriptions import follow_button
+from handlers.ui import (
+    main_menu,
+    menu_button,
+    name_in,
+    pager_row,
+    place_of,
+    where_text,
+    with_page_line,
+)
 
 PAGE_SIZE = 5
 
@@ -30,10 +47,74 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
     found = upcoming_events(ctx.session, now=ctx.now, page=page, size=PAGE_SIZE)
     if not found.items:
         return [main_menu(ctx, t._("There are no upcoming events right now."))]
+    rows = _event_rows(ctx, found)
+    rows.append((Button(t.pgettext("button", "🏷 By topic"), action("ecats")), menu_button(t)))
+    if nav := pager_row(t, found, "evs"):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
+    heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
+    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
+
+
+@router.on_action("ecats")
+def event_topics(ctx: Context) -> list[Reply]:
+    """List the topics that have upcoming events, with how many each has."""
+    t = ctx.t
+    rows = [
+        (
+            Button(
+                t.pgettext(
+                    "topic button",
+                    "%(emoji)s %(topic)s (%(count)s)",
+                    emoji=category.emoji,
+                    topic=name_in(category.names, t.locale, category.slug),
+                    count=t.number(count),
+                ).strip(),
+                action("ec", category.id or 0, 0),
+            ),
+        )
+        for category, count in categories_with_events(ctx.session, now=ctx.now)
+        if count
+    ]
+    back = Button(t.pgettext("button", "◀ All events"), action("events"))
+    rows.append((back, menu_button(t)))
+    return [Reply(t._("Choose a topic:"), buttons=tuple(rows), replace=True)]
+
+
+@router.on_action("ec", int, int)
+def events_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
+    """Show one page of the upcoming events of a topic, soonest first."""
+    t = ctx.t
+    category = ctx.session.get(Category, category_id)
+    if category is None:
+        return router.call(ctx, "stale")
+    found = upcoming_events(
+        ctx.session, now=ctx.now, page=page, size=PAGE_SIZE, category_id=category_id
+    )
+    back = Button(t.pgettext("button", "◀ Topics"), action("ecats"))
+    if not found.items:
+        text = t._("There are no upcoming events in this topic right now.")
+        return [Reply(text, buttons=((back, menu_button(t)),), replace=True)]
+    rows = _event_rows(ctx, found)
+    rows.append((follow_button(ctx, SubscriptionKind.CATEGORY, category_id),))
+    rows.append((back, menu_button(t)))
+    if nav := pager_row(t, found, "ec", category_id):
+        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
+    heading = t.ngettext(
+        "%(count)s upcoming event in the topic %(topic)s.",
+        "%(count)s upcoming events in the topic %(topic)s.",
+        found.total,
+        topic=name_in(category.names, t.locale, category.slug),
+    )
+    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
+
+
+def _event_rows(ctx: Context, found: Page[Event]) -> list[tuple[Button, ...]]:
+    """Return one button per event of a page: its date and its title in the user's language."""
+    t = ctx.t
     titles = event_titles(
         ctx.session, event_ids=[e.id for e in found.items if e.id], locale=t.locale
     )
-    rows: list[tuple[Button, ...]] = [
+    return [
         (
             Button(
                 t.pgettext(
@@ -47,14 +128,17 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
         )
         for event in found.items
     ]
-    rows.append((menu_button(t),))
-    if nav := pager_row(t, found, "evs"):
-        rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
-    heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
-    text = with_page_line(t, heading, found)
+
+
+def _list_text(ctx: Context, heading: str, found: Page[Event]) -> str:
+    """The list's heading and page line, and which language untranslated titles are in."""
+    text = with_page_line(ctx.t, heading, found)
+    titles = event_titles(
+        ctx.session, event_ids=[e.id for e in found.items if e.id], locale=ctx.t.locale
+    )
     if note := originals_note(ctx, (e.locale for e in found.items if e.id not in titles)):
         text = f"{text}\n{note}"
-    return [Reply(text, buttons=tuple(rows), replace=True)]
+    return text
 
 
 @router.on_action("e", int)

@@ -20,6 +20,7 @@ def show_help(ctx: Context) -> list[Reply]:
         t._("/search finds offers and events; you can also just type what you are looking for."),
         t._("/subscriptions shows what you follow and the events you go to."),
         t._("/language changes the language."),
+        t._("/settings shows your language and whether I may write to you on my own."),
         t._("/stop pauses the messages I send on my own; /start turns them back on."),
         t._("/privacy tells you what I store; /mydata sends you a copy and /delete erases it."),
         t._("/menu brings you back to the main menu."),

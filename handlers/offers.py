@@ -9,6 +9,7 @@ from db.queries import (
     categories_with_offers,
     districts_with_offers,
     offer_titles,
+    offers_without_district,
     published_offers,
 )
 from handlers.actions import action
@@ -28,6 +29,7 @@ from handlers.ui import (
 )
 
 PAGE_SIZE = 5
+CITYWIDE = 0  # the "district" of offers that name none: no database id is 0
 
 
 @router.on_action("offers", commands=("offers",))
@@ -90,6 +92,14 @@ def offer_districts(ctx: Context) -> list[Reply]:
         for district, count in districts_with_offers(ctx.session)
         if count
     ]
+    if elsewhere := offers_without_district(ctx.session):
+        # Offers by phone, online or all over the city belong to no district, and are not lost.
+        label = t.pgettext(
+            "district button",
+            "🌐 Citywide / online (%(count)s)",
+            count=t.number(elsewhere),
+        )
+        rows.append((Button(label, action("od", CITYWIDE, 0)),))
     rows.append((Button(t.pgettext("button", "◀ Back"), action("offers")), menu_button(t)))
     return [Reply(t._("Choose a district:"), buttons=tuple(rows), replace=True)]
 
@@ -114,7 +124,16 @@ def offers_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
 
 @router.on_action("od", int, int)
 def offers_in_district(ctx: Context, district_id: int, page: int) -> list[Reply]:
-    """Show one page of the offers in a district."""
+    """Show one page of the offers in a district, or of those that name none."""
+    back = Button(ctx.t.pgettext("button", "◀ Districts"), action("odists"))
+    if district_id == CITYWIDE:
+        found = published_offers(ctx.session, without_district=True, page=page, size=PAGE_SIZE)
+        heading = ctx.t.ngettext(
+            "%(count)s volunteer offer citywide or online.",
+            "%(count)s volunteer offers citywide or online.",
+            found.total,
+        )
+        return [_offer_list(ctx, heading, found, ("od", CITYWIDE), back, None)]
     district = ctx.session.get(District, district_id)
     if district is None:
         return router.call(ctx, "stale")
@@ -125,7 +144,6 @@ def offers_in_district(ctx: Context, district_id: int, page: int) -> list[Reply]
         found.total,
         district=name_in(district.names, ctx.t.locale, district.slug),
     )
-    back = Button(ctx.t.pgettext("button", "◀ Districts"), action("odists"))
     follow = follow_button(ctx, SubscriptionKind.DISTRICT, district_id)
     return [_offer_list(ctx, heading, found, ("od", district_id), back, follow)]
 
@@ -136,7 +154,7 @@ def _offer_list(
     found: Page[Offer],
     pager: tuple[str, int],
     back: Button,
-    follow: Button,
+    follow: Button | None,
 ) -> Reply:
     t = ctx.t
     if not found.items:
@@ -148,7 +166,8 @@ def _offer_list(
         (Button(titles.get(offer.id or 0, offer.title), action("o", offer.id or 0)),)
         for offer in found.items
     ]
-    rows.append((follow,))
+    if follow is not None:
+        rows.append((follow,))
     rows.append((back, menu_button(t)))
     if nav := pager_row(t, found, *pager):
         rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)

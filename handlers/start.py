@@ -93,14 +93,19 @@ def start(ctx: Context, payload: str) -> list[Reply]:
             "Welcome! I help you find volunteer offers and events in your city, in your language."
         )
         return [language_picker(ctx, welcome + "\n\n" + ctx.t._("Choose your language:"))]
-    ctx.user.paused = False  # /start is also how a paused user says "write to me again"
+    # /start is also how a paused user says "write to me again"; they are told it worked.
+    on_again = ctx.t._("Messages from the bot are on again.") if ctx.user.paused else None
+    ctx.user.paused = False
+    told = [Reply(on_again)] if on_again else []
     if payload.startswith(INVITATION_PREFIX):
-        return router.call(
-            ctx, "join_command", payload[len(INVITATION_PREFIX) :]
-        )  # a coordinator invitation link
+        # a coordinator invitation link
+        return [*told, *router.call(ctx, "join_command", payload[len(INVITATION_PREFIX) :])]
     if target:
-        return router.call(ctx, *_split(target))
-    return [main_menu(ctx, ctx.t._("Welcome back! What would you like to do?"))]
+        return [*told, *router.call(ctx, *_split(target))]
+    welcome = ctx.t._("Welcome back! What would you like to do?")
+    if on_again:
+        welcome = f"{on_again}\n\n{welcome}"
+    return [main_menu(ctx, welcome)]
 
 
 def onboarding_language(ctx: Context, code: str) -> list[Reply]:

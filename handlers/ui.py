@@ -35,6 +35,7 @@ def main_menu(ctx: Context, text: str | None = None) -> Reply:
             (
                 Button(t.pgettext("button", "🌐 Language"), action("lang")),
                 Button(t.pgettext("button", "❓ Help"), action("help")),
+                Button(t.pgettext("button", "⚙️ Settings"), action("settings")),
             ),
             *extra,
         ),

@@ -555,7 +555,9 @@ async def test_a_reminder_is_retried_after_a_network_failure_and_as_an_upload_li
     text = await person.say("/events")
     text = await person.say(number_of(text, "Demokratie-Café"))
     text = await person.say(number_of(text, t.pgettext("button", "✋ I'm going")))
-    assert t._("You are going.") in text
+    # One short line with the card's numbered buttons as they are now; no card, no pin again.
+    assert "1) " + t.pgettext("button", "❌ Can't come") in text
+    assert "📍" not in text and t._("You are going.") not in text
     answers = len(fake.delivered_to(person.aci))
     with session_scope(app.engine) as session:
         cafe = next(e for e in session.exec(select(Event)).all() if "Demokratie-Café" in e.title)

@@ -530,12 +530,16 @@ class TelegramTransport:
             await self._acknowledge(query)
             return
         user = query.from_user
+        # A message older than 48 hours arrives as a stub dated 0 and cannot be edited (PTB 22
+        # parses it as a Message, not InaccessibleMessage, so ask it rather than its type).
+        editable = where.message_id if where is not None and where.is_accessible else None
         incoming = Incoming(
             self.name,
             str(user.id),
             action=query.data or "",
             locale_hint=user.language_code,
             update_id=self._kept_id(update),
+            can_edit=editable is not None,
             **_profile(user),
         )
         try:
@@ -544,9 +548,6 @@ class TelegramTransport:
             # Always stop the button's spinning clock, whatever the core did.
             await self._acknowledge(query)
         chat_id = where.chat.id if where is not None else user.id
-        # A message older than 48 hours arrives as a stub dated 0 and cannot be edited (PTB 22
-        # parses it as a Message, not InaccessibleMessage, so ask it rather than its type).
-        editable = where.message_id if where is not None and where.is_accessible else None
         await self._render(
             context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
         )

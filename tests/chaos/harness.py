@@ -7,6 +7,9 @@ project's own models and command line, starts `engagebot run` with its log in a 
 with SIGKILL and starts it again at once on the same database, and waits until it is ready (the
 fake Bot API sees getUpdates, or the fake signal-cli daemon a connection).
 
+A `ChatProcess` is `engagebot chat --user NAME` on the same database, typed into and read
+through pipes.
+
 The fakes are the tests' own (tests/fake_bot_api.py, tests/fake_signal_cli.py), running in the
 test's event loop, with a little more bookkeeping: what each chat received and when, and which
 connection (so which process) handed each Signal message over.
@@ -410,8 +413,14 @@ class BotProcess:
     def pid(self) -> int:
         return self.current.pid
 
-    async def start(self, *, ready: bool = True, timeout: float = 30.0) -> Run:
-        """Start `engagebot run`; with `ready`, return once it polls or has connected."""
+    async def start(
+        self, *, ready: bool = True, timeout: float = 30.0, terminal: bool = False
+    ) -> Run:
+        """Start `engagebot run`; with `ready`, return once it polls or has connected.
+
+        With `terminal`, its input is a pipe kept open (`Run.process.stdin`) instead of nothing:
+        with no messenger configured, that is the terminal its console chat reads.
+        """
         number = len(self.runs) + 1
         log = self.workdir / f"{self.name}-{number}.log"
         telegram_mark = len(self.telegram.calls) if self.telegram is not None else 0
@@ -423,7 +432,7 @@ class BotProcess:
                 "run",
                 env=self.env,
                 cwd=self.cwd,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if terminal else asyncio.subprocess.DEVNULL,
                 stdout=handle,
                 stderr=asyncio.subprocess.STDOUT,
             )
@@ -516,6 +525,109 @@ class BotProcess:
                     continue
             found.append(line)
         return found
+
+
+class ChatProcess:
+    """`engagebot chat --user NAME` on a bot's database, its input and output on pipes.
+
+    What it prints is collected as it comes; `expect` waits for a text to appear after a mark,
+    `type` sends a line as if typed. No pseudo-terminal: the console reads lines and writes
+    text, which pipes carry as they are.
+    """
+
+    def __init__(self, bot: BotProcess, user: str, *, lang: str | None = "en") -> None:
+        self.bot = bot
+        self.user = user
+        self.lang = lang
+        self.process: asyncio.subprocess.Process | None = None
+        self._output = bytearray()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def text(self) -> str:
+        """Everything the session printed so far."""
+        return self._output.decode(errors="replace")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def mark(self) -> int:
+        """Where the output ends now; `expect(..., after=mark)` looks only past it."""
+        return len(self.text)
+
+    async def start(self, *, timeout: float = 30.0) -> None:
+        """Start the session; return once it greeted and shows its prompt."""
+        args = ["chat", "--user", self.user, *(["--lang", self.lang] if self.lang else [])]
+        self.process = await asyncio.create_subprocess_exec(
+            ENGAGEBOT,
+            *args,
+            env=self.bot.env,
+            cwd=self.bot.cwd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        await self.expect("\n> ", timeout=timeout)
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        while chunk := await self.process.stdout.read(65536):
+            self._output.extend(chunk)
+
+    async def expect(self, wanted: str, *, after: int = 0, timeout: float = 20.0) -> int:
+        """Wait until `wanted` is printed past `after`; return where it ends in `text`."""
+        found = -1
+
+        def seen() -> bool:
+            nonlocal found
+            found = self.text.find(wanted, after)
+            if found < 0 and not self.running:
+                raise RuntimeError(f"chat as {self.user} ended; it printed:\n{self.text}")
+            return found >= 0
+
+        if await until(seen, timeout=timeout, interval=0.02) is None:
+            raise AssertionError(
+                f"chat as {self.user} did not print {wanted!r} within {timeout:.0f} s; "
+                f"after the mark it printed:\n{self.text[after:]}"
+            )
+        return found + len(wanted)
+
+    async def type(self, line: str) -> int:
+        """Type a line and Enter; return the mark before its answer."""
+        assert self.process is not None and self.process.stdin is not None
+        mark = self.mark()
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
+        return mark
+
+    async def close(self, timeout: float = 15.0) -> int | None:
+        """End the session as Ctrl-D does; kill it if it does not end in time."""
+        if self.process is None:
+            return None
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            await self.kill()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+        return self.process.returncode
+
+    async def kill(self) -> None:
+        """kill -9 the session."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
 
 
 # logging's default asctime, as `engagebot` logs it (local time, milliseconds).
