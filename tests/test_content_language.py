@@ -298,3 +298,33 @@ def test_alerts_and_digests_name_the_language_of_an_untranslated_title(
 
 def strip(text: str) -> str:
     return text.replace("\u2068", "").replace("\u2069", "").replace("\u200f", "")
+
+
+def test_the_offer_list_names_the_language_of_untranslated_titles(
+    app: App, clock: FakeClock
+) -> None:
+    offer_id = new_offer(app, clock)
+    with session_scope(app.engine) as session:
+        offer = session.get(Offer, offer_id)
+        assert offer is not None
+        category_id = offer.category_id
+    for locale, note in (
+        ("uk", "Ще не перекладені назви показано мовою оригіналу: німецька."),
+        ("ar", "العناوين غير المترجمة بعد معروضة بلغتها الأصلية: الألمانية."),
+    ):
+        dialog = reader(app, f"l-{locale}", locale)
+        for page in range(5):
+            dialog.press(f"oc:{category_id}:{page}")
+            if any(
+                action == f"o:{offer_id}"
+                for r in dialog.last
+                for b in r.flat_buttons()
+                for action in [b.action]
+            ):
+                break
+        else:
+            raise AssertionError("the new offer is on no page")
+        assert note in strip(dialog.text), dialog.text
+    german = reader(app, "l-de", "de")
+    german.press(f"oc:{category_id}:0")
+    assert "Originalsprache" not in german.text
