@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     log_hash_key: str = ""
     # Per-user flood control: a burst of this many messages, then one per second.
     flood_burst: int = Field(default=12, ge=1, le=1000)
+    # Optional machine translation for coordinators' draft translations (README, "Translations").
+    deepl_api_key: str | None = None
+    deepl_server_url: str | None = None  # default: DeepL's own, chosen by the key
+    libretranslate_url: str | None = None
+    libretranslate_api_key: str | None = None
 
     @field_validator("default_locale")
     @classmethod
@@ -134,6 +139,19 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or not urlsplit(value).netloc:
             raise ValueError("must be a URL such as https://api.telegram.org/bot")
         return value
+
+    @field_validator("deepl_server_url", "libretranslate_url")
+    @classmethod
+    def _service_url_shape(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value and (not value.startswith(("http://", "https://")) or not urlsplit(value).netloc):
+            raise ValueError("must be a URL such as https://translate.example.org")
+        return value
+
+    @field_validator("deepl_api_key", "libretranslate_api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
 
     @field_validator("webhook_url")
     @classmethod

@@ -73,6 +73,7 @@ def load_city(
                 _item_fields(item, organisations, categories, districts)
                 | {
                     "schedule": item.get("schedule", ""),
+                    "requirements": item.get("requirements", ""),
                     "contact": item.get("contact", ""),
                     "created_at": now,
                     "updated_at": now,

@@ -84,6 +84,10 @@ class Organisation(SQLModel, table=True):
     website: str | None = Field(default=None, max_length=300)
     email: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
+    # The description in other languages than the original: locale -> text.
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Category(SQLModel, table=True):
@@ -125,6 +129,8 @@ class Offer(SQLModel, table=True):
     summary: str = Field(default="", max_length=500)
     description: str = Field(default="", max_length=4000)
     schedule: str = Field(default="", max_length=300)
+    # What a volunteer needs to bring or have (a certificate of good conduct, an age).
+    requirements: str = Field(default="", max_length=1000)
     place_name: str = Field(default="", max_length=200)
     address: str = Field(default="", max_length=300)
     latitude: float | None = None
@@ -167,6 +173,12 @@ class Event(SQLModel, table=True):
 
 
 class OfferTranslation(SQLModel, table=True):
+    """An offer's texts in one more language; an empty field shows the original's text.
+
+    Readers see a translation only when it is neither a `draft` (a machine translation not yet
+    reviewed) nor `outdated` (the original was edited since); until then, the original.
+    """
+
     __tablename__ = "offer_translations"
     __table_args__ = (UniqueConstraint("offer_id", "locale"),)
 
@@ -176,9 +188,17 @@ class OfferTranslation(SQLModel, table=True):
     title: str = Field(max_length=200)
     summary: str = Field(default="", max_length=500)
     description: str = Field(default="", max_length=4000)
+    schedule: str = Field(default="", max_length=300)
+    requirements: str = Field(default="", max_length=1000)
+    contact: str = Field(default="", max_length=300)
+    outdated: bool = Field(default=False)
+    draft: bool = Field(default=False)
+    machine: bool = Field(default=False)
 
 
 class EventTranslation(SQLModel, table=True):
+    """An event's texts in one more language; shown like an offer's translation."""
+
     __tablename__ = "event_translations"
     __table_args__ = (UniqueConstraint("event_id", "locale"),)
 
@@ -188,6 +208,9 @@ class EventTranslation(SQLModel, table=True):
     title: str = Field(max_length=200)
     summary: str = Field(default="", max_length=500)
     description: str = Field(default="", max_length=4000)
+    outdated: bool = Field(default=False)
+    draft: bool = Field(default=False)
+    machine: bool = Field(default=False)
 
 
 class Subscription(SQLModel, table=True):

@@ -212,40 +212,56 @@ def upcoming_events(
 
 
 def offer_translation(session: Session, *, offer_id: int, locale: str) -> OfferTranslation | None:
+    """Return the offer's translation into `locale` that readers may see (reviewed, current)."""
     return session.exec(
         select(OfferTranslation).where(
-            OfferTranslation.offer_id == offer_id, OfferTranslation.locale == locale
+            OfferTranslation.offer_id == offer_id,
+            OfferTranslation.locale == locale,
+            col(OfferTranslation.draft).is_(False),
+            col(OfferTranslation.outdated).is_(False),
         )
     ).first()
 
 
 def event_translation(session: Session, *, event_id: int, locale: str) -> EventTranslation | None:
+    """Return the event's translation into `locale` that readers may see (reviewed, current)."""
     return session.exec(
         select(EventTranslation).where(
-            EventTranslation.event_id == event_id, EventTranslation.locale == locale
+            EventTranslation.event_id == event_id,
+            EventTranslation.locale == locale,
+            col(EventTranslation.draft).is_(False),
+            col(EventTranslation.outdated).is_(False),
         )
     ).first()
 
 
 def offer_titles(session: Session, *, offer_ids: list[int], locale: str) -> dict[int, str]:
-    """Return the titles of these offers in `locale` where a translation exists."""
+    """Return the titles of these offers in `locale` where readers may see a translation."""
     if not offer_ids:
         return {}
     rows = session.exec(
         select(OfferTranslation.offer_id, OfferTranslation.title).where(
-            col(OfferTranslation.offer_id).in_(offer_ids), OfferTranslation.locale == locale
+            col(OfferTranslation.offer_id).in_(offer_ids),
+            OfferTranslation.locale == locale,
+            col(OfferTranslation.draft).is_(False),
+            col(OfferTranslation.outdated).is_(False),
+            OfferTranslation.title != "",
         )
     ).all()
     return dict(rows)
 
 
 def event_titles(session: Session, *, event_ids: list[int], locale: str) -> dict[int, str]:
-    """Return the titles of these events in `locale` where a translation exists."""
+    """Return the titles of these events in `locale` where readers may see a translation."""
     if not event_ids:
         return {}
     rows = session.exec(
         select(EventTranslation.event_id, EventTranslation.title).where(
-            col(EventTranslation.event_id).in_(event_ids), EventTranslation.locale == locale
+            col(EventTranslation.event_id).in_(event_ids),
+            EventTranslation.locale == locale,
+            col(EventTranslation.draft).is_(False),
+            col(EventTranslation.outdated).is_(False),
+            EventTranslation.title != "",
         )
     ).all()
     return dict(rows)

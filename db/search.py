@@ -222,7 +222,8 @@ def _document(
         body_parts.append(organisation.name)
     body_parts.extend([item.place_name, item.address])
     if isinstance(item, Offer):
-        body_parts.append(item.schedule)
+        # The original's only: translated schedules made typo matches of German words likelier.
+        body_parts.extend([item.schedule, item.requirements])
     return title, _padded(*body_parts)
 
 

@@ -24,11 +24,13 @@ from db.models import (
 )
 from db.queries import upcoming_events_of
 from db.roles import audit
+from db.translations import mark_outdated
 from handlers.actions import action
 from handlers.context import Context
 from handlers.roles import acts_for, admin, is_coordinator, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
+from handlers.translations import outdated_notice, translations_button
 from handlers.ui import main_menu, menu_button, name_in, pager_buttons, too_long, too_short
 
 # The questions of the publishing conversation, in order, per kind of item.
@@ -340,6 +342,8 @@ def _preview(ctx: Context) -> list[Reply]:
         "description": draft.get("description") or "",
         "place_name": draft.get("place") or "",
         "address": draft.get("address") or "",
+        # Written in the coordinator's chat language: readers of others get a note naming it.
+        "locale": ctx.t.locale,
         "status": ItemStatus.DRAFT,
         "created_at": ctx.now,
         "updated_at": ctx.now,
@@ -534,6 +538,7 @@ def manage_item(ctx: Context, kind: str, item_id: int) -> list[Reply]:
             (Button(t.pgettext("button", "🗄 Take the offer down"), action("archive", item_id)),)
         )
         status = ""
+    rows.append((translations_button(ctx, kind, item_id),))
     rows.append(
         (Button(t.pgettext("button", "🖨 Poster with QR code"), action("poster", kind, item_id)),)
     )
@@ -600,6 +605,7 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
             unchanged = t._("Nothing changed: it already says that. Nobody was told.")
             return [Reply(unchanged), *manage_item(ctx, edit["kind"], item.id or 0)]
         setattr(item, EDITABLE[field], text)
+    outdated = mark_outdated(ctx.session, item=item, field=EDITABLE[field])
     item.updated_at = ctx.now
     saved = t._("Saved.")
     if isinstance(item, Event) and field in ("when", "place", "address"):
@@ -628,7 +634,11 @@ def _apply_edit(ctx: Context, text: str) -> list[Reply]:
         now=ctx.now,
     )
     ctx.end_flow()
-    return [Reply(saved), *manage_item(ctx, edit["kind"], item.id or 0)]
+    return [
+        Reply(saved),
+        *outdated_notice(ctx, outdated),
+        *manage_item(ctx, edit["kind"], item.id or 0),
+    ]
 
 
 @router.on_action("cancel_ask", int)

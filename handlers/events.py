@@ -16,7 +16,7 @@ from db.models import (
 from db.queries import Page, categories_with_events, event_titles, upcoming_events
 from handlers.actions import action
 from handlers.calendar import calendar_button
-from handlers.content import event_texts, untranslated_note
+from handlers.content import event_texts, originals_note, untranslated_note
 from handlers.context import Context
 from handlers.roles import acts_for
 from handlers.router import router
@@ -52,7 +52,7 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
     if nav := pager_row(t, found, "evs"):
         rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
-    return [Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)]
+    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
 
 
 @router.on_action("ecats")
@@ -105,7 +105,7 @@ def events_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
         found.total,
         topic=name_in(category.names, t.locale, category.slug),
     )
-    return [Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)]
+    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
 
 
 def _event_rows(ctx: Context, found: Page[Event]) -> list[tuple[Button, ...]]:
@@ -128,6 +128,17 @@ def _event_rows(ctx: Context, found: Page[Event]) -> list[tuple[Button, ...]]:
         )
         for event in found.items
     ]
+
+
+def _list_text(ctx: Context, heading: str, found: Page[Event]) -> str:
+    """The list's heading and page line, and which language untranslated titles are in."""
+    text = with_page_line(ctx.t, heading, found)
+    titles = event_titles(
+        ctx.session, event_ids=[e.id for e in found.items if e.id], locale=ctx.t.locale
+    )
+    if note := originals_note(ctx, (e.locale for e in found.items if e.id not in titles)):
+        text = f"{text}\n{note}"
+    return text
 
 
 @router.on_action("e", int)

@@ -26,9 +26,9 @@ from db.models import (
 )
 from db.outbox import NewMessage, enqueue_many
 from handlers.actions import action
-from handlers.content import event_texts, offer_texts
+from handlers.content import event_texts, offer_texts, originals_note
 from handlers.context import Context
-from handlers.ui import place_of, where_text
+from handlers.ui import language_in, place_of, where_text
 
 Renderer = Callable[[Context, dict[str, Any]], "list[Reply] | None"]
 RENDERERS: dict[str, Renderer] = {}
@@ -161,18 +161,24 @@ def new_item_alert(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         offer = ctx.session.get(Offer, item_id)
         if offer is None or offer.status != ItemStatus.PUBLISHED:
             return None
-        text = t._("New volunteer offer for you: %(title)s", title=offer_texts(ctx, offer).title)
+        texts = offer_texts(ctx, offer)
+        original = texts.untranslated_from if texts.title == offer.title else None
+        text = t._("New volunteer offer for you: %(title)s", title=texts.title)
         button = Button(t.pgettext("button", "🤝 Show the offer"), action("o", item_id))
     else:
         event = ctx.session.get(Event, item_id)
         if event is None or event.status != ItemStatus.PUBLISHED or event.starts_at <= ctx.now:
             return None
+        texts = event_texts(ctx, event)
+        original = texts.untranslated_from if texts.title == event.title else None
         text = t._(
             "New event for you: %(title)s on %(when)s",
-            title=event_texts(ctx, event).title,
+            title=texts.title,
             when=t.datetime(event.starts_at, all_day=event.all_day),
         )
         button = Button(t.pgettext("button", "📅 Show the event"), action("e", item_id))
+    if original and (note := originals_note(ctx, [original])):
+        text = f"{text}\n{note}"  # the title is in the original: say which language
     return [Reply(text, buttons=((button,),))]
 
 
@@ -181,18 +187,25 @@ def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     """List this week's new offers and events for what the user follows."""
     t = ctx.t
     rows: list[tuple[Button, ...]] = []
+    originals: list[str] = []
     for offer_id in payload.get("offers", []):
         offer = ctx.session.get(Offer, offer_id) if isinstance(offer_id, int) else None
         if offer is not None and offer.status == ItemStatus.PUBLISHED:
-            rows.append((Button(f"🤝 {offer_texts(ctx, offer).title}", action("o", offer_id)),))
+            texts = offer_texts(ctx, offer)
+            if texts.untranslated_from and texts.title == offer.title:
+                originals.append(texts.untranslated_from)
+            rows.append((Button(f"🤝 {texts.title}", action("o", offer_id)),))
     for event_id in payload.get("events", []):
         event = ctx.session.get(Event, event_id) if isinstance(event_id, int) else None
         if event is not None and event.status == ItemStatus.PUBLISHED and event.starts_at > ctx.now:
+            texts = event_texts(ctx, event)
+            if texts.untranslated_from and texts.title == event.title:
+                originals.append(texts.untranslated_from)
             label = t.pgettext(
                 "event button",
                 "%(date)s · %(title)s",
                 date=t.short_datetime(event.starts_at, all_day=event.all_day),
-                title=event_texts(ctx, event).title,
+                title=texts.title,
             )
             rows.append((Button(label, action("e", event_id)),))
     if not rows:
@@ -202,6 +215,8 @@ def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
         "New this week for what you follow: %(count)s items.",
         len(rows),
     )
+    if note := originals_note(ctx, originals):
+        text = f"{text}\n{note}"
     return [Reply(text, buttons=tuple(rows))]
 
 
@@ -213,15 +228,23 @@ def broadcast(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     found = ctx.session.get(Broadcast, payload.get("broadcast_id") or 0)
     if found is None or found.status == BroadcastStatus.CANCELLED:
         return None
-    text = (
-        found.texts.get(ctx.t.locale)
-        or found.texts.get("de")
-        or next(iter(found.texts.values()), "")
+    locale = next(
+        (code for code in (ctx.t.locale, "de", *found.texts) if found.texts.get(code)), None
     )
+    if locale is None:
+        return None
     organisation = ctx.session.get(Organisation, found.organisation_id or 0)
     sender = organisation.name if organisation else ctx.settings.operator_name
     heading = ctx.t._("📣 Announcement from %(sender)s:", sender=sender)
-    return [Reply(f"{heading}\n\n{ctx.t.isolate(text)}")]
+    parts = [heading, ctx.t.isolate(found.texts[locale])]
+    if locale != ctx.t.locale:
+        parts.append(
+            ctx.t._(
+                "This announcement is not available in your language; it is shown in %(language)s.",
+                language=language_in(locale, ctx.t),
+            )
+        )
+    return [Reply("\n\n".join(parts))]
 
 
 @renders("broadcast_report")

@@ -13,7 +13,7 @@ from db.queries import (
     published_offers,
 )
 from handlers.actions import action
-from handlers.content import offer_texts, untranslated_note
+from handlers.content import offer_texts, originals_note, untranslated_note
 from handlers.context import Context
 from handlers.events import visible
 from handlers.router import router
@@ -171,7 +171,10 @@ def _offer_list(
     rows.append((back, menu_button(t)))
     if nav := pager_row(t, found, *pager):
         rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
-    return Reply(with_page_line(t, heading, found), buttons=tuple(rows), replace=True)
+    text = with_page_line(t, heading, found)
+    if note := originals_note(ctx, (o.locale for o in found.items if o.id not in titles)):
+        text = f"{text}\n{note}"
+    return Reply(text, buttons=tuple(rows), replace=True)
 
 
 @router.on_action("o", int)
@@ -192,13 +195,15 @@ def offer_detail(ctx: Context, offer_id: int) -> list[Reply]:
         lines.append(t._("What you do: %(summary)s", summary=texts.summary))
     if texts.description:
         lines.append(t.isolate(texts.description))
-    if offer.schedule:
-        lines.append(t._("When: %(schedule)s", schedule=offer.schedule))
+    if texts.schedule:
+        lines.append(t._("When: %(schedule)s", schedule=texts.schedule))
+    if texts.requirements:
+        lines.append(t._("What you need: %(requirements)s", requirements=texts.requirements))
     place = place_of(offer)
     if place is not None:
         lines.append(t._("Where: %(place)s", place=where_text(offer)))
-    if offer.contact:
-        lines.append(t._("Contact: %(contact)s", contact=offer.contact))
+    if texts.contact:
+        lines.append(t._("Contact: %(contact)s", contact=texts.contact))
     back = Button(t.pgettext("button", "◀ Back to the list"), action("oc", offer.category_id, 0))
     rows: list[tuple[Button, ...]] = []
     if offer.status == ItemStatus.PUBLISHED:

@@ -45,7 +45,7 @@ ONE_PAGE = [
     ("de", "lesepatte"),
     ("uk", "домашніх завдань"),
     ("ar", "الواجبات المدرسيةة"),
-    ("fa", "کمک به بچه‌ها"),
+    ("fa", "کمک در تکالیف"),  # "help with homework"; "help for children" finds 16 now
 ]
 
 
