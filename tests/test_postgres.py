@@ -118,7 +118,9 @@ def test_a_console_conversation(pg_app: App) -> None:
             ("/events", ["upcoming events.", "Page 1 of 2."]),
             ("@Next", ["Page 2 of 2."]),
             ("[e:1]", ["0 people are going.", "40 places left.", "Königstraße"]),
-            ("@I'm going", ["you are going to", "1 person is going.", "39 places left."], 2),
+            ("@I'm going", ["you are going to", "I will remind you"]),
+            ("@❌ Can't come", ["Give up your place at"]),
+            ("1", ["1 person is going.", "39 places left."]),
             # Search runs as a portable LIKE here, not SQLite's full-text index.
             ("lesepatte", ["results for “lesepatte”", "Reading buddy"]),
             ("1", ["Reading buddy at the neighbourhood office", "Organisation:"]),
