@@ -31,7 +31,9 @@ from bot.i18n import RLM
 from bot.messages import Attachment, Button, Incoming, Place, Reply
 from bot.scheduler import Jobs
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
-from bot.transports.signal import RateLimiter, SignalTransport, render_messages
+from bot.transports.signal import SignalTransport
+from bot.transports.signal_daemon import RateLimiter
+from bot.transports.signal_render import render_messages
 from db.engine import make_engine, session_scope
 from db.models import Event, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue_many
