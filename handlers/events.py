@@ -27,6 +27,7 @@ from handlers.ui import (
     name_in,
     pager_row,
     place_of,
+    topic_buttons,
     where_text,
     with_page_line,
 )
@@ -59,22 +60,7 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
 def event_topics(ctx: Context) -> list[Reply]:
     """List the topics that have upcoming events, with how many each has."""
     t = ctx.t
-    rows = [
-        (
-            Button(
-                t.pgettext(
-                    "topic button",
-                    "%(emoji)s %(topic)s (%(count)s)",
-                    emoji=category.emoji,
-                    topic=name_in(category.names, t.locale, category.slug),
-                    count=t.number(count),
-                ).strip(),
-                action("ec", category.id or 0, 0),
-            ),
-        )
-        for category, count in categories_with_events(ctx.session, now=ctx.now)
-        if count
-    ]
+    rows = topic_buttons(t, categories_with_events(ctx.session, now=ctx.now), "ec")
     back = Button(t.pgettext("button", "◀ All events"), action("events"))
     rows.append((back, menu_button(t)))
     return [Reply(t._("Choose a topic:"), buttons=tuple(rows), replace=True)]

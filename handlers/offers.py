@@ -24,6 +24,7 @@ from handlers.ui import (
     name_in,
     pager_row,
     place_of,
+    topic_buttons,
     where_text,
     with_page_line,
 )
@@ -53,22 +54,7 @@ def browse_offers(ctx: Context) -> list[Reply]:
 def offer_topics(ctx: Context) -> list[Reply]:
     """List the topics that have offers, with how many each has."""
     t = ctx.t
-    rows = [
-        (
-            Button(
-                t.pgettext(
-                    "topic button",
-                    "%(emoji)s %(topic)s (%(count)s)",
-                    emoji=category.emoji,
-                    topic=name_in(category.names, t.locale, category.slug),
-                    count=t.number(count),
-                ).strip(),
-                action("oc", category.id or 0, 0),
-            ),
-        )
-        for category, count in categories_with_offers(ctx.session)
-        if count
-    ]
+    rows = topic_buttons(t, categories_with_offers(ctx.session), "oc")
     rows.append((Button(t.pgettext("button", "◀ Back"), action("offers")), menu_button(t)))
     return [Reply(t._("Choose a topic:"), buttons=tuple(rows), replace=True)]
 

@@ -7,7 +7,7 @@ from babel import Locale, UnknownLocaleError
 from bot.config import SUPPORTED_LOCALES
 from bot.i18n import Translator, language_name
 from bot.messages import Button, Place, Reply
-from db.models import Event, Offer
+from db.models import Category, Event, Offer
 from db.queries import Page
 from handlers.actions import action
 from handlers.context import Context
@@ -117,3 +117,25 @@ def language_picker(ctx: Context, text: str | None = None) -> Reply:
     buttons = [Button(language_name(code), action("lang_set", code)) for code in SUPPORTED_LOCALES]
     rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
     return Reply(text or ctx.t._("Choose your language:"), buttons=rows)
+
+
+def topic_buttons(
+    t: Translator, counted: list[tuple[Category, int]], verb: str
+) -> list[tuple[Button, ...]]:
+    """A button for each topic that has something, with how many; it runs `verb` (id, page 0)."""
+    return [
+        (
+            Button(
+                t.pgettext(
+                    "topic button",
+                    "%(emoji)s %(topic)s (%(count)s)",
+                    emoji=category.emoji,
+                    topic=name_in(category.names, t.locale, category.slug),
+                    count=t.number(count),
+                ).strip(),
+                action(verb, category.id or 0, 0),
+            ),
+        )
+        for category, count in counted
+        if count
+    ]
