@@ -224,13 +224,10 @@ async def test_an_announcement_reaches_each_follower_in_their_language(
         [
             ("[bc_new]", ["Who should receive"]),
             ("@Followers of a topic", ["Choose one:"]),
-            ("1", ["in German"]),
-            (
-                "Liebe Leute, <i>morgen</i> ist Treffen!",
-                ["Preview:", "It will reach 5 people.", "Send now"],
-            ),
-            ("@English", ["in English"]),
-            ("Dear all, meeting tomorrow!", ["Languages: Deutsch and English"]),
+            ("1", ["in English"]),
+            ("Dear all, meeting tomorrow!", ["Preview:", "It will reach 5 people.", "Send now"]),
+            ("@Deutsch", ["in Deutsch"]),
+            ("Liebe Leute, <i>morgen</i> ist Treffen!", ["Languages: English and Deutsch"]),
             ("@Send now", ["on its way to 5 people"]),
         ],
     )
