@@ -4,6 +4,7 @@ asks them in order; managing (handlers/manage.py) asks one again to change it.""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +12,11 @@ from babel import units
 from sqlmodel import col, select
 
 from bot.i18n import Translator
-from bot.messages import Button
+from bot.messages import Button, Reply
 from db.models import Category, District, Event, Offer
+from handlers.actions import BadAction, parse_action
 from handlers.context import Context
+from handlers.router import router
 from handlers.timeparse import parse_local_datetime
 from handlers.ui import name_in, too_long, too_short
 
@@ -170,6 +173,27 @@ def read(ctx: Context, field: str, text: str) -> tuple[Any, str | None]:
             return None, t._("Please write a whole number of places, such as 20.")
         return int(places), None
     return text, None
+
+
+NUMERIC = frozenset({"when", "duration", "capacity"})  # a typed number is the answer itself
+_MENU_NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def pressed_number(ctx: Context, field: str, text: str) -> list[Reply] | None:
+    """Press the button a typed number names, at a question whose answer is not a number.
+
+    On Signal and the console buttons are numbered; at a text question the number would
+    otherwise become the answer, and "Back", "Skip" or "Stop" could never be chosen there.
+    """
+    number = _MENU_NUMBER.match(text)
+    menu = ctx.state.menu or []
+    if field in NUMERIC or number is None or not 1 <= int(number.group(1)) <= len(menu):
+        return None
+    try:
+        parsed = parse_action(menu[int(number.group(1)) - 1], router.shapes)
+    except BadAction:
+        return None
+    return router.call(ctx, parsed.name, *parsed.args)
 
 
 def _number(text: str, *, allow_float: bool = False) -> float | None:

@@ -26,6 +26,7 @@ from handlers.item_fields import (
     TEXT_FIELDS,
     choice_buttons,
     field_buttons,
+    pressed_number,
     question,
     read,
     reindex,
@@ -165,6 +166,8 @@ def edit_text(ctx: Context, text: str) -> list[Reply]:
         return not_allowed(ctx)
     if field in CHOICES:
         return [Reply(ctx.t._("Please choose one of the buttons.")), *_ask_edit(ctx, item, field)]
+    if (pressed := pressed_number(ctx, field, text)) is not None:
+        return pressed
     value, problem = read(ctx, field, text)
     if problem:
         return [Reply(problem), *_ask_edit(ctx, item, field)]

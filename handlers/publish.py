@@ -26,6 +26,7 @@ from handlers.item_fields import (
     choice_buttons,
     field_buttons,
     hours_text,
+    pressed_number,
     question,
     read,
     reindex,
@@ -193,6 +194,8 @@ def publishing_text(ctx: Context, text: str) -> list[Reply]:
         return gone
     step = ctx.state.step or ""
     if step in TEXT_FIELDS:
+        if (pressed := pressed_number(ctx, step, text)) is not None:
+            return pressed
         value, problem = read(ctx, step, text)
         if problem:
             return [Reply(problem), *_ask(ctx, step)]

@@ -402,3 +402,30 @@ def test_manage_changes_an_offers_schedule_and_contact(city: App, locale: str) -
         offer = session.get(Offer, offer_id)
         assert offer is not None
         assert (offer.schedule, offer.contact) == ("Jeden Mittwoch, 2 Stunden", "info@asz.example")
+
+
+@pytest.mark.parametrize(("locale", "one", "two"), [("de", "1", "2"), ("fa", "۱", "۲")])
+def test_a_typed_number_at_a_text_question_presses_its_button(
+    city: App, locale: str, one: str, two: str
+) -> None:
+    """As on Signal and the console, where buttons are numbered lines."""
+    carla = coordinator(city, locale=locale)
+    run_table(
+        carla,
+        [
+            ("[pub_new:offer]", []),
+            (
+                "[pub_pick:category:1]",
+                [_(city, locale, "What is the title? Short and clear, please.")],
+            ),
+            (one, [_(city, locale, "Which topic fits best?")]),  # 1: back
+            ("[pub_keep]", []),
+            ("Leseclub", []),
+            ("Wir lesen vor.", []),
+            (one, [_(city, locale, "In which district?")]),  # 1: skip the description
+            ("[pub_back]", []),
+            (two, [_(city, locale, "In one sentence: what will volunteers do?")]),  # 2: back
+        ],
+    )
+    with session_scope(city.engine) as session:
+        assert session.exec(select(Offer).where(Offer.title.in_(["1", "۱"]))).first() is None
