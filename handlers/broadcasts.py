@@ -212,7 +212,13 @@ def broadcast_text(ctx: Context, text: str) -> list[Reply]:
         ctx.save_flow({**draft, "send_at": moment.isoformat()}, "confirm")
         return _preview(ctx)
     if ctx.state.step != "text":
-        return [Reply(ctx.t._("Please choose one of the buttons."))]
+        # A button step answered by typing: say so and show the same step again, texts kept.
+        again = Reply(ctx.t._("Please choose one of the buttons."))
+        if ctx.state.step == "sender":
+            return [again, *_ask_for_sender(ctx)]
+        if draft.get("texts"):
+            return [again, *_preview(ctx)]
+        return [again, *new_broadcast(ctx)]
     if len(text) > MAX_TEXT:
         return [Reply(too_long(ctx.t, MAX_TEXT))]
     # The first text is the original, in the sender's chat language; later ones are added.

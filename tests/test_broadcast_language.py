@@ -21,6 +21,7 @@ ASK = {
     "de": ("Bitte schreib die Ankündigung auf Deutsch.", "Kommt alle zum Sprachcafé!"),
     "en": ("Please write the announcement in English.", "Come to the language café!"),
     "uk": ("напишіть оголошення мовою: українська", "Приходьте всі до мовного кафе!"),
+    "ar": ("يُرجى كتابة الإعلان باللغة \u2068العربية\u2069", "تعالوا جميعًا إلى مقهى اللغة!"),
     "fa": ("اطلاعیه را به زبان \u2068فارسی\u2069 بنویسید", "همه به کافه زبان بیایید!"),
 }
 GERMAN = "Kommt alle zum Sprachcafé am Freitag!"
@@ -79,3 +80,29 @@ async def test_an_announcement_is_written_in_the_senders_language_first(
     assert GERMAN in got["reader-de"] and NOTE["de"] not in got["reader-de"]
     assert GERMAN in got["reader-tr"] and NOTE["tr"] in got["reader-tr"]
     assert all(SPRACHCAFE in text for text in got.values())
+
+
+@pytest.mark.parametrize("locale", ["de", "uk", "ar"])
+def test_text_typed_at_a_button_step_shows_the_step_again(
+    city: App, clock: FakeClock, locale: str
+) -> None:
+    Dialog(city.conversation, user="reader").onboard("de")
+    sender = Dialog(city.conversation, user=f"sender-{locale}")
+    sender.onboard(locale)
+    make_coordinator(city, sender.user, ["asz", "sprachcafe-lautern"], clock)
+    t = city.translations.get(locale)
+    again = t._("Please choose one of the buttons.")
+    who = t._("Who should receive the announcement?")
+    whose = t._("In whose name should the announcement be sent?")
+    run_table(
+        sender,
+        [
+            ("[bc_new]", [who]),
+            ("an alle", [again, who], 2),
+            ("[bc_aud:all:0]", [whose]),
+            ("Sprachcafé", [again, whose, SPRACHCAFE], 2),
+            (f"@{SPRACHCAFE}", [ASK[locale][0]]),
+            ("Hallo zusammen!", ["Hallo zusammen!", SPRACHCAFE]),
+            ("jetzt senden", [again, "Hallo zusammen!", SPRACHCAFE], 2),
+        ],
+    )
