@@ -44,10 +44,23 @@ EVENT_STEPS = (
     "duration",
     "capacity",
 )
+# Every field of an offer as managing and the preview's changes list them: also what volunteers
+# need, which publishing does not ask (most offers need nothing in particular).
+OFFER_FIELDS = (*OFFER_STEPS[:-1], "requirements", OFFER_STEPS[-1])
 CHOICES = frozenset({"category", "district"})  # answered with buttons
-TEXT_FIELDS = frozenset(set(EVENT_STEPS) | set(OFFER_STEPS)) - CHOICES
+TEXT_FIELDS = frozenset(set(EVENT_STEPS) | set(OFFER_FIELDS)) - CHOICES
 OPTIONAL = frozenset(
-    {"description", "district", "place", "address", "schedule", "contact", "duration", "capacity"}
+    {
+        "description",
+        "district",
+        "place",
+        "address",
+        "schedule",
+        "requirements",
+        "contact",
+        "duration",
+        "capacity",
+    }
 )
 LIMITS = {
     "title": 200,
@@ -56,6 +69,7 @@ LIMITS = {
     "place": 200,
     "address": 300,
     "schedule": 300,
+    "requirements": 1000,
     "contact": 300,
 }
 # The model's column lengths above; below, what is too short to tell residents anything.
@@ -68,6 +82,7 @@ COLUMNS = {
     "place": "place_name",
     "address": "address",
     "schedule": "schedule",
+    "requirements": "requirements",
     "contact": "contact",
     "when": "starts_at",
 }
@@ -76,6 +91,11 @@ COLUMNS = {
 def steps_of(kind: str) -> tuple[str, ...]:
     """The fields of an offer ("offer" or "o") or an event, in the order they are asked."""
     return OFFER_STEPS if kind in ("offer", "o") else EVENT_STEPS
+
+
+def fields_of(kind: str) -> tuple[str, ...]:
+    """Every field of an offer or an event that a coordinator can change."""
+    return OFFER_FIELDS if kind in ("offer", "o") else EVENT_STEPS
 
 
 def question(t: Translator, field: str) -> str:
@@ -89,6 +109,10 @@ def question(t: Translator, field: str) -> str:
         "place": t._("Where does it take place? The name of the place."),
         "address": t._("What is the address?"),
         "schedule": t._("When and how often? For example: every Tuesday, 2 hours."),
+        "requirements": t._(
+            "What do volunteers need? For example: a certificate of good conduct, or enough "
+            "German for a conversation."
+        ),
         "contact": t._("How can people reach you? An e-mail address or phone number."),
         "when": t._('When does it start? For example: 12.12. 18:00 or "morgen 17 Uhr".'),
         "duration": t._("How many hours will it last?"),
@@ -108,6 +132,7 @@ def label(t: Translator, field: str) -> str:
         "place": t.pgettext("button", "✏️ Place"),
         "address": t.pgettext("button", "✏️ Address"),
         "schedule": t.pgettext("button", "✏️ When and how often"),
+        "requirements": t.pgettext("button", "✏️ What volunteers need"),
         "contact": t.pgettext("button", "✏️ Contact"),
         "when": t.pgettext("button", "✏️ Time"),
         "duration": t.pgettext("button", "✏️ Length"),
@@ -118,7 +143,7 @@ def label(t: Translator, field: str) -> str:
 
 def field_buttons(t: Translator, kind: str, press: Any) -> list[tuple[Button, ...]]:
     """Two buttons a row, one per field of the kind; `press(field)` gives each one's action."""
-    buttons = [Button(label(t, field), press(field)) for field in steps_of(kind)]
+    buttons = [Button(label(t, field), press(field)) for field in fields_of(kind)]
     return [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
 
 

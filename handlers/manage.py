@@ -26,12 +26,12 @@ from handlers.item_fields import (
     TEXT_FIELDS,
     choice_buttons,
     field_buttons,
+    fields_of,
     pressed_number,
     question,
     read,
     reindex,
     shown_value,
-    steps_of,
     valid_choice,
     value_of,
 )
@@ -120,7 +120,7 @@ def manage_item(ctx: Context, kind: str, item_id: int) -> list[Reply]:
 def edit_field(ctx: Context, kind: str, item_id: int, field: str) -> list[Reply]:
     """Ask for the new value of one field, showing what it says now."""
     item = own_item(ctx, kind, item_id)
-    if item is None or field not in steps_of(kind):
+    if item is None or field not in fields_of(kind):
         return not_allowed(ctx) if item is None else router.call(ctx, "stale")
     ctx.start_flow(EDIT, field, kind=kind, id=item_id)
     return _ask_edit(ctx, item, field)
@@ -150,7 +150,7 @@ def _edited(ctx: Context) -> tuple[Offer | Event | None, str]:
     data = ctx.flow_data
     item = own_item(ctx, data.get("kind", ""), data.get("id", 0))
     field = ctx.state.step or ""
-    return (item, field) if field in steps_of(data.get("kind", "")) else (None, "")
+    return (item, field) if field in fields_of(data.get("kind", "")) else (None, "")
 
 
 def _wants_text(state: ConversationState) -> bool:

@@ -25,6 +25,7 @@ from handlers.item_fields import (
     TEXT_FIELDS,
     choice_buttons,
     field_buttons,
+    fields_of,
     hours_text,
     pressed_number,
     question,
@@ -265,7 +266,7 @@ def _preview(ctx: Context) -> list[Reply]:
         "updated_at": ctx.now,
     }
     if draft["kind"] == "offer":
-        fields |= {"schedule": draft.get("schedule") or "", "contact": draft.get("contact") or ""}
+        fields |= {name: draft.get(name) or "" for name in ("schedule", "requirements", "contact")}
     else:
         starts = datetime.fromisoformat(draft["when"])
         hours = draft.get("duration")
@@ -351,7 +352,7 @@ def _fixes(ctx: Context) -> list[Reply]:
 def fix(ctx: Context, field: str) -> list[Reply]:
     """Ask one field again; the answer goes back to the preview."""
     kind = ctx.flow_data.get("kind", "")
-    fixable = (*steps_of(kind), "organisation")
+    fixable = (*fields_of(kind), "organisation")
     if not _in_flow(ctx) or ctx.state.step != "fixes" or field not in fixable:
         return router.call(ctx, "stale")
     if gone := _expired(ctx):

@@ -429,3 +429,54 @@ def test_a_typed_number_at_a_text_question_presses_its_button(
     )
     with session_scope(city.engine) as session:
         assert session.exec(select(Offer).where(Offer.title.in_(["1", "۱"]))).first() is None
+
+
+@pytest.mark.parametrize("locale", ["de", "en", "uk", "ar"])
+def test_what_volunteers_need_is_changed_from_the_preview_and_in_manage(
+    city: App, locale: str
+) -> None:
+    need = button(city, locale, "✏️ What volunteers need")
+    carla = coordinator(city, locale=locale)
+    carla.press("pub_new:offer")
+    carla.press("pub_pick:category:1")
+    carla.say("Leseclub")
+    carla.say("Wir lesen vor.")
+    for step in ("pub_skip", "pub_pick:district:0", "pub_skip", "pub_skip", "pub_skip"):
+        carla.press(step)
+    carla.press("pub_skip")
+    run_table(
+        carla,
+        [
+            ("[pub_fixes]", [need]),
+            ("[pub_fix:requirements]", [button(city, locale, "⏭ Skip")]),
+            (
+                "x" * 1001,
+                [
+                    _(
+                        city,
+                        locale,
+                        "That is too long: at most %(limit)s characters, please.",
+                        limit=city.translations.get(locale).number(1000),
+                    )
+                ],
+                2,
+            ),
+            ("Geduld und Freude am Lesen", ["Geduld und Freude am Lesen"], 2),
+            ("[pub_ok]", ["Leseclub"]),
+        ],
+    )
+    with session_scope(city.engine) as session:
+        offer = session.exec(select(Offer).where(Offer.title == "Leseclub")).one()
+        assert offer.requirements == "Geduld und Freude am Lesen"
+        offer_id = offer.id
+    run_table(
+        carla,
+        [
+            (f"[item:o:{offer_id}]", [need]),
+            (f"[edit:o:{offer_id}:requirements]", ["Geduld und Freude am Lesen"]),
+            ("[edit_clear]", [MANAGE.get(locale, "Saved.")], 2),
+        ],
+    )
+    with session_scope(city.engine) as session:
+        offer = session.get(Offer, offer_id)
+        assert offer is not None and offer.requirements == ""
