@@ -353,7 +353,8 @@ def fix(ctx: Context, field: str) -> list[Reply]:
     """Ask one field again; the answer goes back to the preview."""
     kind = ctx.flow_data.get("kind", "")
     fixable = (*fields_of(kind), "organisation")
-    if not _in_flow(ctx) or ctx.state.step != "fixes" or field not in fixable:
+    # From the preview too: the list of fields shown before it stays pressable.
+    if not _in_flow(ctx) or ctx.state.step not in ("fixes", "preview") or field not in fixable:
         return router.call(ctx, "stale")
     if gone := _expired(ctx):
         return gone

@@ -161,6 +161,9 @@ def test_the_preview_shows_places_and_length_and_changes_any_field(city: App, lo
             ("[pub_pick:district:2]", ["Vorlesen für Kinder"], 2),
             ("[pub_fixes]", []),
             ("[pub_back]", ["Vorlesen für Kinder"], 2),
+            # A button of the list of fields, pressed again from the preview, still works.
+            ("[pub_fix:place]", ["Stadtbibliothek"]),
+            ("[pub_keep]", ["Vorlesen für Kinder"], 2),
         ],
     )
     assert count(city, Event, Event.status == ItemStatus.DRAFT) == 1
