@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import func, select
 
 from bot.app import App
 from bot.clock import FakeClock
+from db.engine import session_scope
+from db.models import Broadcast, ConversationState, Organisation, User
 from tests.conftest import make_settings
 from tests.dialog import Dialog, run_table
 from tests.test_broadcast_sender import SPRACHCAFE, make_coordinator
@@ -106,3 +109,33 @@ def test_text_typed_at_a_button_step_shows_the_step_again(
             ("jetzt senden", [again, "Hallo zusammen!", SPRACHCAFE], 2),
         ],
     )
+
+
+@pytest.mark.parametrize("locale", ["de", "uk", "fa"])
+def test_a_draft_without_a_chosen_sender_asks_instead_of_guessing(
+    city: App, clock: FakeClock, locale: str
+) -> None:
+    """A draft begun before senders were chosen used to go out from the first organisation."""
+    Dialog(city.conversation, user="reader").onboard("de")
+    sender = Dialog(city.conversation, user=f"sender-{locale}")
+    sender.onboard(locale)
+    make_coordinator(city, sender.user, ["asz", "sprachcafe-lautern"], clock)
+    with session_scope(city.engine) as session:
+        user = session.exec(select(User).where(User.external_id == sender.user)).one()
+        state = session.exec(
+            select(ConversationState).where(ConversationState.user_id == user.id)
+        ).one()
+        state.flow, state.step = "broadcast", "languages"
+        draft = {"audience": "all", "target": None, "texts": {locale: "Hallo!"}}
+        state.data = {**state.data, "flow": draft}
+    whose = city.translations.get(locale)._("In whose name should the announcement be sent?")
+    run_table(sender, [("[bc_send:now]", [whose, SPRACHCAFE])])
+    with session_scope(city.engine) as session:
+        assert session.exec(select(func.count()).select_from(Broadcast)).one() == 0
+    run_table(sender, [(f"@{SPRACHCAFE}", ["Hallo!", SPRACHCAFE]), ("@📣", [])])
+    with session_scope(city.engine) as session:
+        broadcast = session.exec(select(Broadcast)).one()
+        found = session.exec(
+            select(Organisation).where(Organisation.slug == "sprachcafe-lautern")
+        ).one()
+        assert broadcast.organisation_id == found.id
