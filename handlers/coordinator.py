@@ -9,11 +9,7 @@ from sqlmodel import col, select
 
 from bot.messages import Button, Reply
 from db.attendance import going_count
-from db.models import (
-    Category,
-    Subscription,
-    SubscriptionKind,
-)
+from db.models import Category, Subscription, SubscriptionKind
 from db.queries import upcoming_events_of
 from handlers.actions import action
 from handlers.context import Context
@@ -23,6 +19,7 @@ from handlers.ui import main_menu, menu_button, name_in
 
 
 def not_allowed(ctx: Context) -> list[Reply]:
+    """Say that this is for coordinators only, with the main menu."""
     return [
         main_menu(
             ctx,
