@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from db.attendance import event_changed
 from db.models import Category, District, Event, ItemStatus, Offer, Organisation
+from db.translations import FIELDS, mark_outdated
 
 CSV_COLUMNS = ("source_id", "organisation", "category", "title")
 OPTIONAL_COLUMNS = (
@@ -152,6 +153,7 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
         )
     created = updated = unchanged = 0
     new_items: list[tuple[str, int]] = []
+    changes: list[str] = []
     for row in reader:
         line = reader.line_num
         source_id = (row.get("source_id") or "").strip()
@@ -178,13 +180,17 @@ def import_offers_csv(session: Session, *, text: str, now: datetime) -> ImportRe
             "longitude": _float(row.get("longitude"), line),
             "contact": (row.get("contact") or "").strip()[:300],
         }
-        outcome = _upsert(session, Offer, source_id, values, now)
+        outcome, outdated = _upsert(session, Offer, source_id, values, now)
         created += outcome == "created"
         updated += outcome == "updated"
         unchanged += outcome == "unchanged"
         if outcome == "created":
             new_items.append(("o", _id_of(session, Offer, source_id)))
-    return ImportReport(created, updated, unchanged, new_items=tuple(new_items))
+        if outdated:
+            changes.append(_outdated_line(values["title"], outdated))
+    return ImportReport(
+        created, updated, unchanged, changes=tuple(changes), new_items=tuple(new_items)
+    )
 
 
 def import_events_ics(
@@ -266,7 +272,7 @@ def import_events_ics(
             if existing is None
             else {k: getattr(existing, k) for k in ("starts_at", "all_day", *PLACE_FIELDS)}
         )
-        outcome = _upsert(session, Event, source_id, values, now)
+        outcome, outdated = _upsert(session, Event, source_id, values, now)
         counts[outcome] += 1
         if outcome == "created":
             changes.append(f"new: {values['title']}")
@@ -279,6 +285,8 @@ def import_events_ics(
             changes.append(
                 f"updated: {existing.title}" + (f" ({change}, {told} going told)" if change else "")
             )
+        if outdated:
+            changes.append(_outdated_line(values["title"], outdated))
     if prune and not seen:
         raise ImportError_(
             "the feed has no events; --prune would archive all of "
@@ -343,9 +351,16 @@ def _id_of(session: Session, model: type[Offer] | type[Event], source_id: str) -
     return row_id
 
 
+def _outdated_line(title: str, locales: list[str]) -> str:
+    return f"translations outdated: {title} ({', '.join(locales)}); readers see the original"
+
+
 def _upsert(
     session: Session, model: type[Offer] | type[Event], source_id: str, values: dict, now: datetime
-) -> str:
+) -> tuple[str, list[str]]:
+    """Create or update the item of `source_id`: "created", "updated" or "unchanged", and the
+    locales of the translations a changed original text made outdated (as an edit in the chat
+    does: readers of those languages see the original until a coordinator updates them)."""
     row = session.exec(select(model).where(model.source_id == source_id)).first()
     if row is None:
         session.add(
@@ -359,11 +374,13 @@ def _upsert(
             )
         )
         session.flush()
-        return "created"
+        return "created", []
     changed = {k: v for k, v in values.items() if getattr(row, k) != v}
     if not changed:
-        return "unchanged"
+        return "unchanged", []
     for key, value in changed.items():
         setattr(row, key, value)
     row.updated_at = now
-    return "updated"
+    texts = [name for name in FIELDS["o" if model is Offer else "e"] if name in changed]
+    outdated = mark_outdated(session, item=row, field=texts[0]) if texts else []
+    return "updated", outdated

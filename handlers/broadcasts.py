@@ -1,5 +1,8 @@
-"""Announcements: choose the audience, write the text in German and other languages, see the
-preview and the exact number of recipients, then send now or later."""
+"""Announcements: choose the audience and the sender, write the text in your own chat language
+and then in others, see the preview and the exact number of recipients, send now or later.
+
+Each recipient gets the text in their language, else the German one, else the original (the
+language it was written in first; `Broadcast.texts` keeps that order)."""
 
 from __future__ import annotations
 
@@ -29,10 +32,10 @@ from handlers.coordinator import not_allowed
 from handlers.roles import acts_for, admin, organisations
 from handlers.router import router
 from handlers.timeparse import parse_local_datetime
-from handlers.ui import main_menu, name_in, too_long
+from handlers.ui import language_in, main_menu, name_in, too_long
 
 FLOW = "broadcast"
-SOURCE_LOCALE = "de"  # the text everybody gets when there is none in their language
+FALLBACK_LOCALE = "de"  # the city's language, for recipients whose language is missing
 MAX_TEXT = 3500
 
 
@@ -103,7 +106,7 @@ def _audience_allowed(ctx: Context, kind: str, target: int) -> bool:
 
 @router.on_action("bc_aud", str, int)
 def set_audience(ctx: Context, kind: str, target: int) -> list[Reply]:
-    """Remember the audience and ask for the German text."""
+    """Remember the audience and ask for the sender, or for the text when there is one sender."""
     if ctx.state.flow != FLOW or not organisations(ctx):
         return router.call(ctx, "stale")
     if not _audience_allowed(ctx, kind, target):
@@ -155,7 +158,7 @@ def _sender_name(ctx: Context, sender: int) -> str:
 
 @router.on_action("bc_from", int)
 def set_sender(ctx: Context, sender: int) -> list[Reply]:
-    """Remember in whose name the announcement goes out and ask for the German text."""
+    """Remember in whose name the announcement goes out and ask for the text."""
     if ctx.state.flow != FLOW or ctx.state.step != "sender":
         return router.call(ctx, "stale")
     if not _sender_allowed(ctx, sender):
@@ -169,15 +172,21 @@ def set_sender(ctx: Context, sender: int) -> list[Reply]:
 
 
 def _ask_for_text(ctx: Context) -> list[Reply]:
-    return [
-        Reply(
-            ctx.t._(
-                "Please write the announcement in German. Everyone whose language "
-                "you do not add gets the German text."
-            ),
-            buttons=((_stop_button(ctx),),),
+    """Ask for the original text, in the language the sender chats in."""
+    t = ctx.t
+    if t.locale == FALLBACK_LOCALE:
+        text = t._(
+            "Please write the announcement in German. Everyone whose language "
+            "you do not add gets the German text."
         )
-    ]
+    else:
+        text = t._(
+            "Please write the announcement in %(language)s. After that you can add it in "
+            "German and other languages; everyone whose language is missing gets the German "
+            "text, or this one if there is no German.",
+            language=language_in(t.locale, t),
+        )
+    return [Reply(text, buttons=((_stop_button(ctx),),))]
 
 
 def _wants_text(state: ConversationState) -> bool:
@@ -203,10 +212,17 @@ def broadcast_text(ctx: Context, text: str) -> list[Reply]:
         ctx.save_flow({**draft, "send_at": moment.isoformat()}, "confirm")
         return _preview(ctx)
     if ctx.state.step != "text":
-        return [Reply(ctx.t._("Please choose one of the buttons."))]
+        # A button step answered by typing: say so and show the same step again, texts kept.
+        again = Reply(ctx.t._("Please choose one of the buttons."))
+        if ctx.state.step == "sender":
+            return [again, *_ask_for_sender(ctx)]
+        if draft.get("texts"):
+            return [again, *_preview(ctx)]
+        return [again, *new_broadcast(ctx)]
     if len(text) > MAX_TEXT:
         return [Reply(too_long(ctx.t, MAX_TEXT))]
-    locale = draft.get("writing", SOURCE_LOCALE)
+    # The first text is the original, in the sender's chat language; later ones are added.
+    locale = draft.get("writing") or ctx.t.locale
     draft = {**draft, "texts": {**draft.get("texts", {}), locale: text}}
     draft.pop("writing", None)
     ctx.save_flow(draft, "languages")
@@ -240,12 +256,17 @@ def _preview(ctx: Context) -> list[Reply]:
             Reply(t._("No one would receive this announcement. Please choose another audience.")),
             *new_broadcast(ctx),
         ]
+    sender = _sender_of(ctx, draft)
+    if sender is None:  # a draft begun before senders were chosen: ask, never guess
+        ctx.save_flow(draft, "sender")
+        return _ask_for_sender(ctx)
     languages = t.join([language_name(code) for code in texts])
+    original = next(iter(texts.values()), "")
     lines = [
         t._("Preview:"),
-        t._("📣 Announcement from %(sender)s:", sender=_sender_name(ctx, _sender_of(ctx, draft)))
+        t._("📣 Announcement from %(sender)s:", sender=_sender_name(ctx, sender))
         + "\n"
-        + texts.get(SOURCE_LOCALE, ""),
+        + t.isolate(original),
         t._("Languages: %(languages)s", languages=languages),
         t.ngettext("It will reach %(count)s person.", "It will reach %(count)s people.", count),
     ]
@@ -280,7 +301,7 @@ def _preview(ctx: Context) -> list[Reply]:
 def send(ctx: Context, when: str) -> list[Reply]:
     """Queue the announcement now or at the chosen time, or ask for the time."""
     draft = ctx.flow_data
-    if ctx.state.flow != FLOW or not draft.get("texts", {}).get(SOURCE_LOCALE):
+    if ctx.state.flow != FLOW or not any(draft.get("texts", {}).values()):
         return router.call(ctx, "stale")
     if not _audience_allowed(ctx, draft["audience"], draft["target"] or 0):
         return not_allowed(ctx)
@@ -298,6 +319,9 @@ def send(ctx: Context, when: str) -> list[Reply]:
         else ctx.now
     )
     sender = _sender_of(ctx, draft)
+    if sender is None:
+        ctx.save_flow(draft, "sender")
+        return _ask_for_sender(ctx)
     if not _sender_allowed(ctx, sender):
         return not_allowed(ctx)
     broadcast = Broadcast(
@@ -343,15 +367,13 @@ def send(ctx: Context, when: str) -> list[Reply]:
     ]
 
 
-def _sender_of(ctx: Context, draft: dict[str, Any]) -> int:
-    """Return the chosen sender; a draft begun before senders were chosen keeps the old rule."""
+def _sender_of(ctx: Context, draft: dict[str, Any]) -> int | None:
+    """Return the chosen sender, the only possible one, or None when the sender must choose."""
     sender = draft.get("sender")
     if isinstance(sender, int):
         return sender
-    if draft.get("audience") == "g" and draft.get("target"):
-        return int(draft["target"])
-    mine = organisations(ctx)
-    return (mine[0].id or 0) if mine else 0
+    senders = _senders(ctx)
+    return senders[0][0] if len(senders) == 1 else None
 
 
 @router.on_action("bc_status", int)

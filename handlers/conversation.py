@@ -27,9 +27,11 @@ import handlers.events
 import handlers.help
 import handlers.help_requests
 import handlers.language
+import handlers.manage
 import handlers.menu
 import handlers.offers
 import handlers.privacy
+import handlers.publish
 import handlers.search
 import handlers.settings
 import handlers.start

@@ -222,7 +222,7 @@ def digest(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
 
 @renders("broadcast")
 def broadcast(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
-    """Deliver an announcement in the recipient's language, else in German."""
+    """Deliver an announcement in the recipient's language, else German, else its original."""
     from db.models import Broadcast, BroadcastStatus, Organisation
 
     found = ctx.session.get(Broadcast, payload.get("broadcast_id") or 0)

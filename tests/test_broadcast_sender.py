@@ -126,8 +126,8 @@ def test_one_organisation_is_not_asked(city: App, clock: FakeClock) -> None:
         olga,
         [
             ("[bc_new]", []),
-            ("[bc_aud:all:0]", ["німецькою"]),
-            ("Hallo!", [HEADING["uk"], SPRACHCAFE]),
+            ("[bc_aud:all:0]", ["мовою: українська"]),
+            ("Привіт!", [HEADING["uk"], SPRACHCAFE]),
         ],
     )
     olga.press("bc_send:now")

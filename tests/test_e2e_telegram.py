@@ -453,7 +453,9 @@ async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
         card, confirm = carla.last
         assert title in card["text"]
         assert "Wir *grillen* und <i>lernen</i> uns kennen." in card["text"]
-        assert t._("This is how residents will see it. Publish it now?") in confirm["text"]
+        assert t._("This is how residents will see it.") in confirm["text"]
+        assert t._("Places: %(count)s.", count=t.number(20)) in confirm["text"]
+        assert t._("Publish it now?") in confirm["text"]
         await carla.press("pub_ok")
         assert title in carla.text
 
