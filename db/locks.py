@@ -101,10 +101,25 @@ class AdvisoryLock:
         self.name = name
         self.key = advisory_key(name)
         self._connection: Connection | None = None
+        # One connection is not for two threads at once: a caller cancelled while `held` runs
+        # in a worker thread may call `release` from another before that thread is done.
+        self._guard = threading.RLock()
 
     def try_acquire(self) -> bool:
+        with self._guard:
+            return self._try_acquire()
+
+    def held(self) -> bool:
+        with self._guard:
+            return self._held()
+
+    def release(self) -> None:
+        with self._guard:
+            self._release()
+
+    def _try_acquire(self) -> bool:
         if self._connection is not None:
-            return self.held()
+            return self._held()
         connection = self.engine.connect()
         try:
             got = connection.execute(
@@ -121,7 +136,7 @@ class AdvisoryLock:
         self._connection = connection
         return True
 
-    def held(self) -> bool:
+    def _held(self) -> bool:
         connection = self._connection
         if connection is None:
             return False
@@ -148,7 +163,7 @@ class AdvisoryLock:
             return False
         return True
 
-    def release(self) -> None:
+    def _release(self) -> None:
         connection = self._connection
         if connection is None:
             return
