@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.messages import Reply, replies_from_json
 from db.engine import session_scope
-from db.inbox import Fetched, store_fetched, stored_offset, unfinished
+from db.inbox import Fetched, store_fetched, stored_offset, unfinished, unfinished_ids
 from db.locks import advisory_key, shared_claims
 from handlers.conversation import Conversation
 
@@ -117,19 +117,18 @@ class Inbox:
         return new
 
     def _left(self) -> list[Left]:
-        with session_scope(self.conversation.engine) as session:
-            found = [entry.update_id for entry in unfinished(session, transport=self.transport)]
+        ours: set[int] | None = None
         if self._claims is not None:
-            candidates = [update_id for update_id in found if update_id not in self._keys]
-            ours = self._claim(candidates)
+            with session_scope(self.conversation.engine) as session:
+                found = unfinished_ids(session, transport=self.transport)
+            ours = self._claim([update_id for update_id in found if update_id not in self._keys])
             if not ours:
                 return []
-        else:
-            ours = set(found)
-        # Read again once claimed: the one that held them may have finished them meanwhile.
+        # Read once claimed: the one that held them may have finished them meanwhile.
         with session_scope(self.conversation.engine) as session:
             entries = unfinished(session, transport=self.transport, among=ours)
-        self._let_go(ours - {entry.update_id for entry in entries})
+        if ours is not None:
+            self._let_go(ours - {entry.update_id for entry in entries})
         return [
             Left(
                 entry.update_id,
@@ -142,8 +141,5 @@ class Inbox:
 
     def _let_go_finished(self) -> None:
         with session_scope(self.conversation.engine) as session:
-            there = {
-                entry.update_id
-                for entry in unfinished(session, transport=self.transport, among=set(self._keys))
-            }
-        self._let_go(set(self._keys) - there)
+            there = unfinished_ids(session, transport=self.transport, among=set(self._keys))
+        self._let_go(set(self._keys) - set(there))

@@ -97,6 +97,16 @@ def unfinished(
     return list(session.exec(query.order_by(col(InboxUpdate.update_id))).all())
 
 
+def unfinished_ids(
+    session: Session, *, transport: str, among: Collection[int] | None = None
+) -> list[int]:
+    """Return the ids of what `unfinished` returns, without reading the updates themselves."""
+    query = select(InboxUpdate.update_id).where(InboxUpdate.transport == transport)
+    if among is not None:
+        query = query.where(col(InboxUpdate.update_id).in_(sorted(among)))
+    return list(session.exec(query.order_by(col(InboxUpdate.update_id))).all())
+
+
 def settle(
     session: Session, *, transport: str, update_id: int, replies: list[dict[str, Any]]
 ) -> None:
