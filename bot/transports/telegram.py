@@ -366,8 +366,10 @@ class TelegramTransport:
             try:
                 await self.inbox.let_go_finished()
                 await self._take_up_unfinished(application)
-            except OperationalError as exc:
-                log.warning("telegram: cannot look for updates left by others now (%s)", exc.orig)
+            except Exception as exc:  # the database or the claims' connection; asked again soon
+                log.warning(
+                    "telegram: cannot look for updates left by others now (%s)", type(exc).__name__
+                )
 
     async def _handle(self, item: Update | Left) -> None:
         """Handle one update (or send an answer kept from before a restart), then forget it."""
