@@ -11,11 +11,16 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 # An execution option for work that only reads: on SQLite it begins a deferred transaction,
 # which reads beside a writer instead of waiting for the write lock (see `reading`).
 READ_ONLY = "engagebot_read_only"
+
+# PostgreSQL's read_only_sql_transaction: the database was switched read-only
+# (default_transaction_read_only) or the server is a hot standby after a failover.
+READ_ONLY_SQLSTATE = "25006"
 
 
 def reading(engine: Engine) -> Engine:
@@ -147,6 +152,14 @@ def make_engine(
                 # SQLAlchemy composed its message from the driver's before this hook ran.
                 kind = type(error)
                 wrapped.args = (f"({kind.__module__}.{kind.__name__}) {error}", *wrapped.args[1:])
+            if getattr(error, "sqlstate", None) == READ_ONLY_SQLSTATE:
+                # psycopg reports it as an InternalError (SQLSTATE class 25), but for the bot a
+                # read-only database is one that is away, like SQLite's `query_only`: the person
+                # hears "try again", a message to send stays queued. SQLAlchemy documents raising
+                # another exception from this hook as the way to replace its own.
+                raise OperationalError(
+                    context.statement, context.parameters, error, hide_parameters=True
+                ) from error
 
     return engine
 

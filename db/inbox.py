@@ -8,7 +8,7 @@ answer is stored in the same transaction as what handling changed, so nothing is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,9 +39,18 @@ def stored_offset(session: Session, *, transport: str) -> int | None:
 
 
 def store_fetched(
-    session: Session, *, transport: str, updates: Sequence[Fetched], now: datetime
+    session: Session,
+    *,
+    transport: str,
+    updates: Sequence[Fetched],
+    now: datetime,
+    track_offset: bool = True,
 ) -> list[int]:
-    """Keep fetched updates and move the stored offset past them; return the ids new here."""
+    """Keep fetched updates and move the stored offset past them; return the ids new here.
+
+    Without `track_offset` (updates posted to a webhook, where no offset is asked for) the
+    offset is left as it is, so processes storing side by side do not contend for its row.
+    """
     if not updates:
         return []
     ids = [update.update_id for update in updates]
@@ -63,6 +72,8 @@ def store_fetched(
         )
         for update in new
     )
+    if not track_offset:
+        return [update.update_id for update in new]
     offset = max(ids) + 1
     name = _offset_mark(transport)
     mark = session.get(JobMark, name)
@@ -73,15 +84,27 @@ def store_fetched(
     return [update.update_id for update in new]
 
 
-def unfinished(session: Session, *, transport: str) -> list[InboxUpdate]:
-    """Return what a stopped process left: updates not handled, answers not sent; oldest first."""
-    return list(
-        session.exec(
-            select(InboxUpdate)
-            .where(InboxUpdate.transport == transport)
-            .order_by(col(InboxUpdate.update_id))
-        ).all()
-    )
+def unfinished(
+    session: Session, *, transport: str, among: Collection[int] | None = None
+) -> list[InboxUpdate]:
+    """Return what a stopped process left: updates not handled, answers not sent; oldest first.
+
+    With `among`, only those of these update ids that are still there.
+    """
+    query = select(InboxUpdate).where(InboxUpdate.transport == transport)
+    if among is not None:
+        query = query.where(col(InboxUpdate.update_id).in_(sorted(among)))
+    return list(session.exec(query.order_by(col(InboxUpdate.update_id))).all())
+
+
+def unfinished_ids(
+    session: Session, *, transport: str, among: Collection[int] | None = None
+) -> list[int]:
+    """Return the ids of what `unfinished` returns, without reading the updates themselves."""
+    query = select(InboxUpdate.update_id).where(InboxUpdate.transport == transport)
+    if among is not None:
+        query = query.where(col(InboxUpdate.update_id).in_(sorted(among)))
+    return list(session.exec(query.order_by(col(InboxUpdate.update_id))).all())
 
 
 def settle(

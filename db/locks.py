@@ -101,10 +101,25 @@ class AdvisoryLock:
         self.name = name
         self.key = advisory_key(name)
         self._connection: Connection | None = None
+        # One connection is not for two threads at once: a caller cancelled while `held` runs
+        # in a worker thread may call `release` from another before that thread is done.
+        self._guard = threading.RLock()
 
     def try_acquire(self) -> bool:
+        with self._guard:
+            return self._try_acquire()
+
+    def held(self) -> bool:
+        with self._guard:
+            return self._held()
+
+    def release(self) -> None:
+        with self._guard:
+            self._release()
+
+    def _try_acquire(self) -> bool:
         if self._connection is not None:
-            return self.held()
+            return self._held()
         connection = self.engine.connect()
         try:
             got = connection.execute(
@@ -121,7 +136,7 @@ class AdvisoryLock:
         self._connection = connection
         return True
 
-    def held(self) -> bool:
+    def _held(self) -> bool:
         connection = self._connection
         if connection is None:
             return False
@@ -148,7 +163,7 @@ class AdvisoryLock:
             return False
         return True
 
-    def release(self) -> None:
+    def _release(self) -> None:
         connection = self._connection
         if connection is None:
             return
@@ -164,6 +179,80 @@ class AdvisoryLock:
                 connection.invalidate()  # never hand a session that held a lock back to the pool
             with contextlib.suppress(Exception):
                 connection.close()
+
+
+class AdvisoryClaims:
+    """Many PostgreSQL advisory locks held by one process, such as one per update in hand.
+
+    Like `AdvisoryLock`, they live on a connection of their own and die with the process, so
+    whatever a killed process had in hand can be taken by another at once, and nothing a live
+    process has in hand is taken from it. `take` never waits.
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.held: set[int] = set()
+        self._connection: Connection | None = None
+        self._guard = threading.RLock()
+
+    def take(self, keys: list[int]) -> set[int]:
+        """Take the locks of `keys` nobody holds; return those this process holds now."""
+        with self._guard:
+            wanted = sorted(set(keys) - self.held)
+            if wanted:
+                got = self._run(
+                    "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k "
+                    "WHERE pg_try_advisory_lock(k)",
+                    wanted,
+                )
+                self.held |= {int(key) for key in got}
+            return self.held & set(keys)
+
+    def release(self, keys: list[int]) -> None:
+        """Give up the locks of `keys` (those this process holds)."""
+        with self._guard:
+            ours = sorted(set(keys) & self.held)
+            if not ours:
+                return
+            self.held -= set(ours)
+            self._run(
+                "SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k", ours
+            )
+
+    def close(self) -> None:
+        with self._guard:
+            self.held.clear()
+            self._drop()
+
+    def _run(self, query: str, keys: list[int]) -> list[object]:
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        try:
+            rows = list(self._connection.execute(text(query), {"keys": keys}).scalars())
+            self._connection.commit()  # no transaction left open beside the locks
+        except Exception:
+            # The session, and every lock on it, may be gone: hold nothing rather than too much.
+            log.warning("lost the connection that held the %s locks", self.name)
+            self.held.clear()
+            self._drop()
+            raise
+        return rows
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.invalidate()
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def shared_claims(engine: Engine, name: str) -> AdvisoryClaims | None:
+    """Return per-item locks for a database several processes share (PostgreSQL), else None."""
+    if engine.url.get_backend_name() == "postgresql":
+        return AdvisoryClaims(engine, name)
+    return None
 
 
 _LOCAL_HOLDERS: dict[tuple[str, str], int] = {}

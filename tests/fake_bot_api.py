@@ -3,7 +3,8 @@
 It serves `/bot<token>/<method>` on 127.0.0.1 with the real JSON envelopes, accepts query,
 form-encoded, JSON and multipart bodies, and keeps what a bot would see: chats that wrote to it,
 its messages (for edits and button presses), pending updates (held by long polling until
-confirmed through `offset`), the command menus and the webhook. A test queues updates built by
+confirmed through `offset`), the command menus and the webhook: with `deliver_webhooks_to`, a
+set webhook gets the pending updates posted to it, as Telegram does. A test queues updates built by
 the helpers, injects errors (429 with retry_after, 403, 5xx) and can enforce flood limits; every
 call is logged in `calls`.
 
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from aiohttp.web_request import FileField
 
@@ -60,6 +62,9 @@ _BOOL_FIELDS = {
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _CHAT_ID = re.compile(r"^-?[0-9]+$")
+# Bot API, setWebhook: "If specified, the request will contain a header
+# 'X-Telegram-Bot-Api-Secret-Token' with the secret token as content."
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a content and reply markup of the current message"
@@ -109,6 +114,19 @@ class ApiCall:
         text = self.params.get("text")
         shown = f" {text[:40]!r}" if isinstance(text, str) else ""
         return f"<{self.method} chat={self.chat_id} -> {self.status}{shown}>"
+
+
+@dataclass(frozen=True)
+class WebhookPost:
+    """One update the fake posted to the webhook, and the HTTP status it got (0: no answer)."""
+
+    update_id: int
+    status: int
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 @dataclass
@@ -171,6 +189,15 @@ class FakeBotApi:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.webhook: dict[str, Any] = {}
+        # Where webhook requests really go: the base URL standing in for the https host of the
+        # webhook's URL (the TLS-terminating proxy in front of the bot); None: nothing is posted.
+        self.webhook_host: str | None = None
+        self.webhook_posts: list[WebhookPost] = []
+        # How long an update whose post failed waits before it is posted again.
+        self.webhook_retry_seconds = 0.2
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._posting: dict[int, object] = {}  # update id -> its chat, while being posted
+        self._post_again_at: dict[int, float] = {}
         self.files: list[UploadedFile] = []
         self.limits_hit = 0
         self._updates: list[dict[str, Any]] = []
@@ -216,6 +243,10 @@ class FakeBotApi:
     async def stop(self) -> None:
         self._closing = True
         self._notify()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -720,6 +751,15 @@ class FakeBotApi:
         scope = params.get("scope") or {"type": "default"}
         return json.dumps(scope, sort_keys=True), language
 
+    def deliver_webhooks_to(self, host: str) -> None:
+        """Post updates to `host` (http://127.0.0.1:PORT) whenever a webhook is set.
+
+        The path is the webhook URL's; `host` stands in for its https address, as a
+        TLS-terminating proxy does in front of a real bot.
+        """
+        self.webhook_host = host.rstrip("/")
+        self._start_posting()
+
     async def _api_setwebhook(self, params: dict[str, Any]) -> bool:
         url = params.get("url") or ""
         if url and not url.startswith("https://"):
@@ -727,26 +767,108 @@ class FakeBotApi:
         secret = params.get("secret_token")
         if secret and not _SECRET.match(secret):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        # Bot API, setWebhook: max_connections is 1-100 and defaults to 40.
+        connections = params.get("max_connections") or 40
+        if not 1 <= connections <= 100:
+            raise ApiError(400, "Bad Request: bad webhook: invalid max_connections")
         if params.get("drop_pending_updates"):
             self._updates.clear()
         if "allowed_updates" in params:
             self._allowed = list(params["allowed_updates"] or []) or None
-        self.webhook = {"url": url, "secret_token": secret} if url else {}
+        self.webhook = (
+            {"url": url, "secret_token": secret, "max_connections": connections} if url else {}
+        )
         self._notify()  # a long poll in progress ends with a conflict
+        self._start_posting()
         return True
 
     async def _api_deletewebhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         self.webhook = {}
+        self._notify()
         return True
 
     async def _api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "url": self.webhook.get("url", ""),
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        for name in ("max_connections", "last_error_date", "last_error_message"):
+            if name in self.webhook:
+                info[name] = self.webhook[name]
+        return info
+
+    # -- webhook delivery ---------------------------------------------------------------------
+    #
+    # Bot API, setWebhook: "Whenever there is an update for the bot, we will send an HTTPS POST
+    # request to the specified URL, containing a JSON-serialized Update. In case of an
+    # unsuccessful request (a request with response HTTP status code different from 2XY), we
+    # will repeat the request and give up after a reasonable number of attempts." Up to
+    # max_connections requests are open at once. Telegram does not say how it orders them; the
+    # fake posts one update of a chat at a time, in order, and never gives up. An update is
+    # pending (getWebhookInfo's pending_update_count) until a post of it got a 2xx.
+
+    def _start_posting(self) -> None:
+        running = self._webhook_task is not None and not self._webhook_task.done()
+        if self.webhook.get("url") and self.webhook_host and not running and not self._closing:
+            self._webhook_task = asyncio.create_task(self._post_updates())
+
+    async def _post_updates(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        posts: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            try:
+                while self.webhook.get("url") and not self._closing:
+                    changed = self._changed
+                    now = self._now()
+                    busy = set(self._posting.values())
+                    for update in self._deliverable(len(self._updates) or 1):
+                        if len(self._posting) >= self.webhook["max_connections"]:
+                            break
+                        update_id, chat = update["update_id"], _update_chat(update)
+                        if update_id in self._posting or chat in busy:
+                            continue
+                        busy.add(chat)  # a chat's later updates wait for this one
+                        if self._post_again_at.get(update_id, 0.0) > now:
+                            continue
+                        self._posting[update_id] = chat
+                        post = asyncio.create_task(self._post(http, update))
+                        posts.add(post)
+                        post.add_done_callback(posts.discard)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), self.webhook_retry_seconds / 2)
+            finally:
+                for post in posts:
+                    post.cancel()
+                await asyncio.gather(*posts, return_exceptions=True)
+
+    async def _post(self, http: aiohttp.ClientSession, update: dict[str, Any]) -> None:
+        update_id = update["update_id"]
+        url = f"{self.webhook_host}{_url_path(self.webhook.get('url', ''))}"
+        headers = {"Content-Type": "application/json"}
+        if self.webhook.get("secret_token"):
+            headers[SECRET_HEADER] = self.webhook["secret_token"]
+        status, error = 0, ""
+        try:
+            async with http.post(url, data=json.dumps(update), headers=headers) as response:
+                status = response.status
+                await response.read()
+                error = f"Wrong response from the webhook: {status} {response.reason}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"Connection failed: {type(exc).__name__}"
+        finally:
+            del self._posting[update_id]
+        self.webhook_posts.append(WebhookPost(update_id, status, self.clock()))
+        if 200 <= status < 300:
+            self._updates = [u for u in self._updates if u["update_id"] != update_id]
+            self._post_again_at.pop(update_id, None)
+        elif self.webhook:
+            self.webhook["last_error_date"] = int(time.time())
+            self.webhook["last_error_message"] = error
+            self._post_again_at[update_id] = self._now() + self.webhook_retry_seconds
+        self._notify()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -757,6 +879,23 @@ class FakeBotApi:
     @staticmethod
     def _now() -> float:
         return time.monotonic()
+
+
+def _update_chat(update: dict[str, Any]) -> object:
+    """Return the chat an update belongs to (a button press: its presser's private chat)."""
+    for kind, content in update.items():
+        if kind == "update_id" or not isinstance(content, dict):
+            continue
+        chat = content.get("chat") or (content.get("message") or {}).get("chat")
+        if chat:
+            return chat.get("id")
+        return (content.get("from") or {}).get("id")
+    return None
+
+
+def _url_path(url: str) -> str:
+    path = url.split("://", 1)[-1]
+    return path[path.index("/") :] if "/" in path else "/"
 
 
 def _coerce(key: str, value: Any) -> Any:

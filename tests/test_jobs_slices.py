@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, or_, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
 import bot.scheduler
@@ -46,7 +46,13 @@ from db.models import (
 from db.outbox import enqueue
 from db.privacy import RetentionPolicy, RetentionRun, erase_user, export_user
 from db.roles import audit
-from tests.conftest import START, make_settings
+from tests.conftest import (
+    START,
+    make_settings,
+    pg_create_database,
+    pg_database_url,
+    pg_drop_database,
+)
 from tests.test_privacy import rows_naming
 
 pytestmark = pytest.mark.both_databases
@@ -179,6 +185,20 @@ def copy_db(source: Path, target: Path) -> Path:
     return target
 
 
+def two_copies(app: App, request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    """Copy the app's database twice: with SQLite's backup API, or as PostgreSQL templates."""
+    url = make_url(app.settings.database_url)
+    if url.get_backend_name() != "postgresql":
+        source = Path(str(url.database))
+        return [f"sqlite:///{copy_db(source, tmp_path / name)}" for name in ("a.db", "b.db")]
+    admin = request.getfixturevalue("pg_admin")
+    admin_url = request.getfixturevalue("pg_admin_url")
+    app.engine.dispose()  # a template must have no open connections while it is copied
+    names = [pg_create_database(admin, template=url.database) for _ in range(2)]
+    request.addfinalizer(lambda: [pg_drop_database(admin, name) for name in names])
+    return [pg_database_url(admin_url, name) for name in names]
+
+
 def digest_outcome(app: App) -> tuple[set[tuple], dict[int, datetime | None]]:
     with session_scope(app.engine) as session:
         rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "digest")).all()
@@ -198,15 +218,15 @@ def digest_outcome(app: App) -> tuple[set[tuple], dict[int, datetime | None]]:
     return queued, sent
 
 
-@pytest.mark.sqlite_only("compares two copies of the database file made with SQLite's backup API")
 @pytest.mark.parametrize("limit", [7, 500])
 def test_the_set_based_digest_queues_what_the_per_reader_digest_queued(
-    app: App, db_path: Path, tmp_path: Path, limit: int
+    app: App, request: pytest.FixtureRequest, tmp_path: Path, limit: int
 ) -> None:
     fill_followers(app)
     clock = FakeClock(NOW)
-    before = App(make_settings(copy_db(db_path, tmp_path / "before.db")), clock=clock)
-    after = App(make_settings(copy_db(db_path, tmp_path / "after.db")), clock=clock)
+    first, second = two_copies(app, request, tmp_path)
+    before = App(make_settings(first), clock=clock)
+    after = App(make_settings(second), clock=clock)
     try:
         for week in range(2):  # the second week starts from the first one's digest_sent_at
             clock.set(NOW + timedelta(days=7 * week))

@@ -7,17 +7,20 @@ killed with SIGKILL, which gives it no chance to clean up.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from db.engine import make_engine
@@ -201,3 +204,31 @@ def test_in_memory_databases_lock_within_the_process() -> None:
     first.release()
     assert second.try_acquire() and second.held()
     second.release()
+
+
+def test_release_waits_for_a_check_still_running_in_another_thread(pg_url: str) -> None:
+    # A duty cancelled while `held` runs in a worker thread releases the lock from another
+    # thread: the two must not use the lock's one connection at the same time.
+    engine = make_engine(pg_url)
+    checking = threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def slow_check(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "pg_locks" in statement:
+            checking.set()
+            time.sleep(0.3)
+
+    try:
+        ours, theirs = owner_lock(engine, NAMES[0]), owner_lock(engine, NAMES[0])
+        assert ours.try_acquire()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check = concurrent.futures.ThreadPoolExecutor(1).submit(ours.held)
+            assert checking.wait(5)
+            ours.release()
+            assert check.result(5) is True  # it finished its check before the release began
+        assert not ours.held()
+        assert theirs.try_acquire(), "the release reached the server"
+        theirs.release()
+    finally:
+        engine.dispose()

@@ -583,6 +583,45 @@ async def test_webhook_mode_checks_the_secret_on_every_request(
     assert not fake.calls_to("getUpdates")
 
 
+async def test_a_posted_update_is_acknowledged_only_once_it_is_stored(
+    app: App, database_url: str, fake: FakeBotApi
+) -> None:
+    # Telegram posts an update again until a post of it gets a 2xx (Bot API, setWebhook), so
+    # the webhook must not answer 200 before the update is kept: here the first attempt to
+    # keep it fails, that post gets an error, and the update is posted again and answered once.
+    port = free_port()
+    settings = telegram_settings(
+        database_url,
+        fake,
+        webhook_url="https://bot.example.org/telegram/hook",
+        webhook_secret="s3cret_token-for-the-webhook",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+    )
+    transport = TelegramTransport(app.conversation, settings)
+    keep, failures = transport.inbox.keep, []
+
+    async def keep_failing_once(fetched, **kwargs):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(fetched)
+            raise RuntimeError("the disk is gone for a moment")
+        return await keep(fetched, **kwargs)
+
+    transport.inbox.keep = keep_failing_once  # type: ignore[method-assign]
+    fake.deliver_webhooks_to(f"http://127.0.0.1:{port}")
+    async with running(transport, fake):
+        [update_id] = fake.queue(fake.private_text(ANNA, "/start"))
+        await fake.wait_for(lambda: fake.sent(ANNA), timeout=10)
+        await fake.wait_for(lambda: not fake.pending_updates, what="the update confirmed")
+        await asyncio.sleep(0.3)
+
+    posts = [post for post in fake.webhook_posts if post.update_id == update_id]
+    assert posts[-1].ok and 500 in [post.status for post in posts], posts
+    assert failures, "the first attempt to keep the update did not happen"
+    assert len(fake.sent(ANNA)) == 1
+    assert not fake.calls_to("getUpdates")
+
+
 def test_webhook_mode_needs_a_long_secret() -> None:
     for secret in ("", "short"):
         with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):

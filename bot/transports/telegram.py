@@ -64,6 +64,7 @@ from bot.transports.base import (
     TemporaryFailure,
 )
 from bot.transports.chats import ChatQueues
+from bot.transports.webhook import KeepingQueue
 from handlers.commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class TelegramTransport:
         overall_rate: float = 30.0,
         max_backlog: int = 1000,
         stop_drain_seconds: float = 20.0,
+        take_over_seconds: float = 2.0,
     ) -> None:
         if not settings.telegram_bot_token:
             raise SettingsError("invalid setting TELEGRAM_BOT_TOKEN: is empty")
@@ -140,6 +142,9 @@ class TelegramTransport:
         self._unkept: set[int] = set()
         self._answered_wake = asyncio.Event()
         self._finisher: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        # How often a process on a shared database looks for updates a dead one left.
+        self.take_over_seconds = take_over_seconds
         self._closing = False
         # Before any Bot exists: python-telegram-bot logs its API URL, token included, at DEBUG.
         hide_in_logs(self._token)
@@ -174,6 +179,8 @@ class TelegramTransport:
             self._finisher = asyncio.create_task(self._finish_answered())
             await self._publish_commands(application.bot)
             await self._take_up_unfinished(application)
+            if self.inbox.shared:
+                self._sweeper = asyncio.create_task(self._take_over_left(application))
             receiving = asyncio.create_task(
                 self._receive_by_webhook(application)
                 if self.webhook_mode
@@ -276,14 +283,19 @@ class TelegramTransport:
                 pause = min(pause * 2, 30.0)
 
     async def _receive_by_webhook(self, application: Application) -> None:
-        """Serve the webhook; keep each update Telegram posts, then answer it.
+        """Serve the webhook; keep each update Telegram posts before answering the request.
 
-        Telegram does not post an update again once the webhook server accepted it, so an
-        update between acceptance and storage (milliseconds) is lost at a kill -9; polling has
-        no such gap.
+        The request is answered (200) only once the update is stored (`KeepingQueue`), so a
+        kill -9 loses nothing: Telegram posts again what got no answer. Several processes may
+        serve one webhook behind a proxy; each answers the updates posted to it.
         """
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        updater = Updater(application.bot, update_queue=queue)
+
+        async def keep(item: object) -> None:
+            if isinstance(item, Update):
+                await self._chats.room()  # a full backlog holds the request; Telegram waits
+                await self._accept([item], track_offset=False)
+
+        updater = Updater(application.bot, update_queue=KeepingQueue(keep))
         await updater.initialize()
         try:
             url = self.settings.webhook_url or ""
@@ -304,18 +316,13 @@ class TelegramTransport:
                 raise SettingsError(
                     f"invalid setting WEBHOOK_URL: the Bot API refused it: {exc.message}"
                 ) from None
-            while True:
-                await self._chats.room()
-                batch = [await queue.get()]
-                while not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._accept([item for item in batch if isinstance(item, Update)])
+            await asyncio.Event().wait()  # until cancelled
         finally:
             if updater.running:
                 await updater.stop()
             await updater.shutdown()
 
-    async def _accept(self, updates: list[Update]) -> None:
+    async def _accept(self, updates: list[Update], *, track_offset: bool = True) -> None:
         """Store fetched updates, then queue the new ones behind the others of their chat.
 
         While the database cannot store them (locked past its busy timeout, read-only), they
@@ -326,7 +333,7 @@ class TelegramTransport:
             Fetched(update.update_id, _chat_key(update), update.to_dict()) for update in updates
         ]
         try:
-            new = set(await self.inbox.keep(fetched))
+            new = set(await self.inbox.keep(fetched, track_offset=track_offset))
         except OperationalError as exc:
             log.warning("telegram: cannot keep %s updates (%s); answering them", len(updates), exc)
             new = {update.update_id for update in updates}
@@ -351,6 +358,18 @@ class TelegramTransport:
             self._chats.put(entry.chat_key, entry)
         if left:
             log.info("telegram: taking up %s updates left by a stopped process", len(left))
+
+    async def _take_over_left(self, application: Application) -> None:
+        """On a shared database, take up what a process that died had in hand, within seconds."""
+        while True:
+            await asyncio.sleep(self.take_over_seconds)
+            try:
+                await self.inbox.let_go_finished()
+                await self._take_up_unfinished(application)
+            except Exception as exc:  # the database or the claims' connection; asked again soon
+                log.warning(
+                    "telegram: cannot look for updates left by others now (%s)", type(exc).__name__
+                )
 
     async def _handle(self, item: Update | Left) -> None:
         """Handle one update (or send an answer kept from before a restart), then forget it."""
@@ -402,10 +421,11 @@ class TelegramTransport:
     async def _stop(self, application: Application, receiving: asyncio.Task[None] | None) -> None:
         """Stop fetching, answer what was taken (within a time limit), then close."""
         try:
-            if receiving is not None and not receiving.done():
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await receiving
+            for task in (receiving, self._sweeper):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             cut = await self._chats.drain(self.stop_drain_seconds)
             if cut:
                 log.warning(
@@ -420,6 +440,9 @@ class TelegramTransport:
                     await asyncio.wait_for(self._finisher, timeout=10.0)
         finally:
             self._application = None
+            # What is still in hand goes to whichever process looks next (or the next start).
+            with contextlib.suppress(Exception):
+                await self.conversation.run_db(self.inbox.close)
             try:
                 if application.running:
                     await application.stop()

@@ -57,6 +57,17 @@ async def bots(tmp_path: Path) -> AsyncIterator[Callable[..., BotProcess]]:
 
 
 @pytest.fixture
+def chaos_database_url(database: str, request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL database a `both_databases` crash test runs on, or None for SQLite files.
+
+    Without TEST_DATABASE_URL such a test runs on SQLite only.
+    """
+    if database == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return None
+
+
+@pytest.fixture
 def seed(record_property: Callable[[str, object], None]) -> int:
     value = seed_from_environment()
     print(f"CHAOS_SEED={value} CHAOS_SCALE={SCALE}")

@@ -5,7 +5,7 @@ with `engagebot demo-data`), or works on a PostgreSQL database given by URL (sev
 can share one), lets a test seed people, events and announcements through the
 project's own models and command line, starts `engagebot run` with its log in a file, kills it
 with SIGKILL and starts it again at once on the same database, and waits until it is ready (the
-fake Bot API sees getUpdates, or the fake signal-cli daemon a connection).
+fake Bot API sees getUpdates or setWebhook, or the fake signal-cli daemon a connection).
 
 A `ChatProcess` is `engagebot chat --user NAME` on the same database, typed into and read
 through pipes.
@@ -145,7 +145,10 @@ class TelegramFake(BenchFake):
         return result
 
     def getupdates_since(self, mark: int) -> bool:
-        return any(call.method.lower() == "getupdates" for call in self.calls[mark:])
+        """Whether a bot asked for updates since call `mark`: polled, or set its webhook."""
+        return any(
+            call.method.lower() in ("getupdates", "setwebhook") for call in self.calls[mark:]
+        )
 
     def texts_to(self, chat_id: int, containing: str = "") -> list[Sent]:
         return [sent for sent in self.received.get(chat_id, ()) if containing in sent.text]

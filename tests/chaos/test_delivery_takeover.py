@@ -26,7 +26,7 @@ from tests.chaos.harness import (
     wall,
 )
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.both_databases]
 
 LEAD = timedelta(minutes=1)
 EVENT_TITLE = "Chaos-Café im Stadtteilbüro"
@@ -37,8 +37,14 @@ REMINDER_LIMIT = 15.0  # seconds after it fell due
 CHAT = 9_100_001
 
 
-async def test_an_immediate_restart_takes_delivery_over(telegram, bots, seed, figures) -> None:
-    bot = bots(telegram=telegram, settings={"reminder_leads": "1m", "scheduler_tick_seconds": 1})
+async def test_an_immediate_restart_takes_delivery_over(
+    telegram, bots, chaos_database_url, seed, figures
+) -> None:
+    bot = bots(
+        telegram=telegram,
+        database_url=chaos_database_url,
+        settings={"reminder_leads": "1m", "scheduler_tick_seconds": 1},
+    )
     await bot.prepare()
     ids = await bot.db(lambda s: add_people(s, transport="telegram", keys=[str(CHAT)]))
     telegram.add_chat(CHAT)
@@ -92,9 +98,14 @@ def delivers_line(bot, run, since: float | None = None) -> list[str]:
 
 
 async def test_a_second_process_waits_and_takes_over_when_the_first_is_killed(
-    signal_cli, bots, seed, figures
+    signal_cli, bots, chaos_database_url, seed, figures
 ) -> None:
-    first = bots(signal=signal_cli, name="first", settings={"signal_rate": RATE})
+    first = bots(
+        signal=signal_cli,
+        name="first",
+        database_url=chaos_database_url,
+        settings={"signal_rate": RATE},
+    )
     await first.prepare()
     people = [signal_uuid(50_000 + n) for n in range(PEOPLE)]
     await first.db(lambda s: add_people(s, transport="signal", keys=people, locale="de"))
@@ -108,7 +119,11 @@ async def test_a_second_process_waits_and_takes_over_when_the_first_is_killed(
     assert started is not None, f"the first process sent nothing\n{first.tails()}"
 
     second = bots(
-        signal=signal_cli, name="second", database=first.database, settings={"signal_rate": RATE}
+        signal=signal_cli,
+        name="second",
+        database=first.database,
+        database_url=first.database_url,
+        settings={"signal_rate": RATE},
     )
     await second.start()
     second_connections = set(range(max(first_connections) + 1, signal_cli.connections + 1))

@@ -34,7 +34,7 @@ from tests.chaos.harness import (
     until,
 )
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.both_databases]
 
 PEOPLE = scaled(300, 2000)
 KILLS = scaled(3, 20)
@@ -53,11 +53,12 @@ RECOVERY_LIMIT = 20.0
 
 
 async def test_kill_9_during_a_big_announcement_with_reminders_due(
-    telegram, bots, rng, seed, figures
+    telegram, bots, chaos_database_url, rng, seed, figures
 ) -> None:
     telegram.enforce_limits(overall_rate=30, overall_burst=30, chat_rate=1.0, chat_burst=4)
     bot = bots(
         telegram=telegram,
+        database_url=chaos_database_url,
         settings={
             "broadcast_rate": RATE,
             "reminder_leads": "1m",

@@ -24,7 +24,7 @@ import pytest
 
 from tests.chaos.harness import add_people, scaled, until
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.both_databases]
 
 PER_ROUND = scaled(40, 150)
 ROUNDS = scaled(2, 10)
@@ -42,9 +42,9 @@ IN_FLIGHT = 0.25
 
 
 async def test_updates_pushed_before_a_kill_are_answered_once_after_the_restart(
-    telegram, bots, rng, seed, figures
+    telegram, bots, chaos_database_url, rng, seed, figures
 ) -> None:
-    bot = bots(telegram=telegram)
+    bot = bots(telegram=telegram, database_url=chaos_database_url)
     await bot.prepare()
     chats = [FIRST_CHAT + n for n in range(PER_ROUND * ROUNDS)]
     await bot.db(
