@@ -25,7 +25,6 @@ commits. Bulk writes that bypass the ORM call `reindex_item` or `reindex_all` th
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -39,6 +38,7 @@ from sqlalchemy import Connection, bindparam, event, inspect, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
+from db import search_words
 from db.models import (
     Category,
     District,
@@ -68,13 +68,15 @@ DOCUMENTS = sa.Table(
 )
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 8
-CANDIDATES = 100  # best-by-bm25 rows that get the finer scoring
 MAX_RESULTS = 50
-MIN_COVERAGE = 0.5  # share of a query word (with its spaces) found in pieces
-RELATIVE_CUTOFF = 0.35  # results scoring below this share of the best one are noise
-# PostgreSQL: a query word this similar to a document (pg_trgm's word similarity) makes it a
-# candidate through the trigram index (see `_trigram_statement`).
-MIN_SIMILARITY = 0.3
+# What a query word earns where it is found: a whole word, a word's beginning, inside a word;
+# in the titles, and in the rest. A correction of a mistyped word earns its share of these.
+TITLE_WEIGHTS = (100, 80, 55)
+BODY_WEIGHTS = (50, 40, 25)
+SCORE_SCALE = 100 * TITLE_WEIGHTS[0]  # an exact whole word in a title scores 1.0 for that word
+RELATIVE_CUTOFF = 0.5  # results scoring below half the best one are noise
+MIN_INFIX = 5  # shorter query words count only whole or as a word's beginning
+MIN_FUZZY = 4  # shorter query words are never corrected
 
 _KINDS: dict[str, Kind] = {"offer": "offer", "o": "offer", "event": "event", "e": "event"}
 
@@ -233,8 +235,9 @@ def _has_index_tables(connection: Connection) -> bool:
 
 def is_search_table(name: str | None) -> bool:
     """Tell whether a table belongs to the search index (derived data, not a model)."""
+    tables = (DOCUMENTS_TABLE, FTS_TABLE, search_words.WORDS_TABLE, search_words.WORDS_FTS)
     return bool(name) and (
-        name in (DOCUMENTS_TABLE, FTS_TABLE) or str(name).startswith(f"{FTS_TABLE}_")
+        name in tables or str(name).startswith((f"{FTS_TABLE}_", f"{search_words.WORDS_FTS}_"))
     )
 
 
@@ -245,6 +248,8 @@ def _write(session: Session, kind: Kind, item_id: int, document: tuple[str, str]
         session.execute(sa.delete(table).where(where))
         return
     title, body = document
+    if search_words.has_table(session):
+        search_words.add_words(session, (title + body).split())
     found = session.execute(sa.select(table.c.id).where(where)).first()
     if found is None:
         session.execute(table.insert().values(kind=kind, item_id=item_id, title=title, body=body))
@@ -299,6 +304,10 @@ def reindex_all(session: Session) -> int:
     session.execute(sa.delete(table))
     if rows:
         session.execute(table.insert(), rows)
+    if search_words.has_table(session):
+        search_words.replace_words(
+            session, (word for row in rows for word in (row["title"] + row["body"]).split())
+        )
     if uses_fts(session):
         session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')"))
     return len(rows)
@@ -309,6 +318,10 @@ def ensure_index(session: Session) -> int:
     if not _has_index_tables(session.connection()):
         return 0
     if session.execute(sa.select(DOCUMENTS.c.id).limit(1)).first() is not None:
+        if search_words.has_table(session) and search_words.is_empty(session):
+            # A database migrated from before the vocabulary: its words, from the documents.
+            texts = session.execute(sa.select(DOCUMENTS.c.title, DOCUMENTS.c.body)).all()
+            search_words.replace_words(session, (w for t, b in texts for w in (t + b).split()))
         return 0
     has_items = session.exec(select(Offer.id).limit(1)).first() is not None or (
         session.exec(select(Event.id).limit(1)).first() is not None
@@ -374,20 +387,9 @@ class Hit:
 
 @dataclass(frozen=True)
 class Query:
-    """A search query prepared for matching: its words, each with a space before and after."""
+    """A search query prepared for matching: its folded words, without stop words."""
 
     words: tuple[str, ...]
-
-    @property
-    def padded(self) -> tuple[str, ...]:
-        return tuple(f" {word} " for word in self.words)
-
-    def trigrams(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for word in self.padded:
-            for i in range(len(word) - 2):
-                seen.setdefault(word[i : i + 3])
-        return list(seen)
 
 
 def prepare(query: str) -> Query:
@@ -400,64 +402,18 @@ def prepare(query: str) -> Query:
     return Query(tuple(words[:MAX_WORDS]))
 
 
-def _pieces(word: str, haystack: str) -> tuple[int, int, int]:
-    """Find `word` in `haystack` in up to three pieces of at least three characters.
+@dataclass(frozen=True)
+class _Term:
+    """A word to look for on behalf of one query word: the word itself, or a correction of it
+    worth `percent` of an exact match."""
 
-    Return the characters covered, the length of the piece that starts the word (0 if none)
-    and the length of the longest piece.
-    """
-    covered = leading = longest = 0
-    spans = [(0, len(word))]
-    for _round in range(3):
-        best_start, best_len, best_span = 0, 0, -1
-        for span_index, (lo, hi) in enumerate(spans):
-            i = lo
-            while i + max(3, best_len + 1) <= hi:
-                n = max(3, best_len + 1)
-                if word[i : i + n] in haystack:
-                    while i + n < hi and word[i : i + n + 1] in haystack:
-                        n += 1
-                    best_start, best_len, best_span = i, n, span_index
-                i += 1
-        if best_len == 0:
-            break
-        covered += best_len
-        longest = max(longest, best_len)
-        if best_start == 0:
-            leading = best_len
-        lo, hi = spans.pop(best_span)
-        spans.extend(s for s in ((lo, best_start), (best_start + best_len, hi)) if s[1] - s[0] >= 3)
-        if not spans:
-            break
-    return covered, leading, longest
+    word: str
+    percent: int = 100
 
-
-def _word_score(word: str, haystack: str) -> float:
-    """Score how well a padded query word appears in `haystack`: 0, or its covered share."""
-    if word in haystack:
-        return 1.0
-    if len(word) <= 4:  # words of one or two letters count only whole
-        return 0.0
-    covered, leading, longest = _pieces(word, haystack)
-    share = covered / len(word)
-    # A real match has a long piece: the start of the word, or five characters inside it.
-    if share < MIN_COVERAGE or (leading < 4 and longest < 5):
-        return 0.0
-    return share
-
-
-def _score(query: Query, title: str, body: str) -> tuple[int, float]:
-    """Return how many query words a document matches and how well, titles counting more."""
-    matched = 0
-    total = 0.0
-    everything = title + body
-    for word in query.padded:
-        in_all = _word_score(word, everything)
-        if not in_all:
-            continue
-        matched += 1
-        total += in_all + 0.5 * _word_score(word, title)
-    return matched, total
+    @property
+    def infix(self) -> bool:
+        """Whether the word also counts inside a longer word (a compound's second half)."""
+        return self.percent == 100 and len(self.word) >= MIN_INFIX
 
 
 def _visible_filter(alias: str) -> str:
@@ -469,67 +425,72 @@ def _visible_filter(alias: str) -> str:
     )
 
 
-def _fts_sql() -> str:
-    return (
-        f"SELECT d.kind, d.item_id, d.title, d.body, bm25({FTS_TABLE}, 4.0, 1.0) AS rank "
-        f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
-        f"WHERE {FTS_TABLE} MATCH :match AND {_visible_filter('d')} "
-        f"ORDER BY rank LIMIT :limit"
-    )
-
-
 def _statement(sql: str) -> Any:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _fts_params(query: Query, now: datetime) -> dict[str, Any]:
-    match = " OR ".join('"' + gram.replace('"', '""') + '"' for gram in query.trigrams())
-    return {
-        "match": match,
-        "now": now,
-        "published": ItemStatus.PUBLISHED.value,
-        "limit": CANDIDATES,
-    }
+class _Sql:
+    """Builds the one ranking statement, the same on every database but for how candidates are
+    found: SQLite's FTS5 index, PostgreSQL's trigram index (through LIKE), or a plain scan."""
 
+    def __init__(self, mode: Literal["fts", "like"], dialect: str) -> None:
+        self.mode = mode
+        self.greatest = "greatest" if dialect == "postgresql" else "max"
+        self.params: dict[str, Any] = {}
 
-def _like_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    any_gram = " OR ".join(f"d.title LIKE :g{i} OR d.body LIKE :g{i}" for i in range(len(grams)))
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body, 0 AS rank FROM {DOCUMENTS_TABLE} d "
-        f"WHERE ({any_gram}) AND {_visible_filter('d')} ORDER BY d.id LIMIT :limit"
-    )
-    return _statement(sql), params
+    def _bind(self, value: str) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
 
+    def _filter_pattern(self, term: _Term) -> str:
+        return term.word if term.infix else f" {term.word}"
 
-def _trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    """PostgreSQL: the documents that hold a query word, or most of it by pg_trgm's word
-    similarity, found through the trigram index; best first, titles counting more.
+    def term_score(self, term: _Term) -> str:
+        whole, prefix = self._bind(f"% {term.word} %"), self._bind(f"% {term.word}%")
+        inside = self._bind(f"%{term.word}%") if term.infix else None
+        cases = []
+        for column, weights in (("d.title", TITLE_WEIGHTS), ("d.body", BODY_WEIGHTS)):
+            cases.append(f"WHEN {column} LIKE {whole} THEN {weights[0] * term.percent}")
+            cases.append(f"WHEN {column} LIKE {prefix} THEN {weights[1] * term.percent}")
+            if inside:
+                cases.append(f"WHEN {column} LIKE {inside} THEN {weights[2] * term.percent}")
+        return f"CASE {' '.join(cases)} ELSE 0 END"
 
-    A document that holds the whole word needs no similarity: it scores 1 for it, so a common
-    word costs a LIKE per document, and only the rest pay for pg_trgm's comparison.
-    """
-    words = range(len(query.words))
-    params: dict[str, Any] = {f"w{i}": word for i, word in zip(words, query.words, strict=True)}
-    params |= {f"e{i}": f"%{word}%" for i, word in zip(words, query.padded, strict=True)}
-    text_of = "(d.title || d.body)"
-    similar = ", ".join(
-        f"CASE WHEN {text_of} LIKE :e{i} THEN 1.0 ELSE word_similarity(:w{i}, {text_of}) END"
-        f" AS s{i}"
-        for i in words
-    )
-    found = " OR ".join(f"{text_of} LIKE :e{i} OR :w{i} <% {text_of}" for i in words)
-    matched = " + ".join(f"(m.s{i} >= {MIN_SIMILARITY})::int" for i in words)
-    closeness = " + ".join(f"m.s{i} + 0.5 * (d.title LIKE :e{i})::int" for i in words)
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
-        f"CROSS JOIN LATERAL (SELECT {similar} OFFSET 0) m "
-        f"WHERE ({found}) AND {_visible_filter('d')} "
-        f"ORDER BY {matched} DESC, {closeness} DESC, length(d.title) + length(d.body), "
-        f"d.kind, d.item_id LIMIT :limit"
-    )
-    return _statement(sql), params
+    def word_score(self, terms: list[_Term]) -> str:
+        if not terms:
+            return "0"
+        scores = [self.term_score(term) for term in terms]
+        return scores[0] if len(scores) == 1 else f"{self.greatest}({', '.join(scores)})"
+
+    def source(self, terms: list[_Term]) -> str:
+        """FROM and WHERE: the visible documents holding any of `terms`."""
+        patterns = [self._filter_pattern(term) for term in terms]
+        if self.mode == "fts":
+            match = " OR ".join('"' + p.replace('"', '""') + '"' for p in patterns)
+            return (
+                f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
+                f"WHERE {FTS_TABLE} MATCH {self._bind(match)} AND {_visible_filter('d')}"
+            )
+        found = " OR ".join(f"(d.title || d.body) LIKE {self._bind(f'%{p}%')}" for p in patterns)
+        return f"FROM {DOCUMENTS_TABLE} d WHERE ({found}) AND {_visible_filter('d')}"
+
+    def ranking(self, terms: list[list[_Term]], limit: int) -> str:
+        columns = ", ".join(f"{self.word_score(t)} AS s{i}" for i, t in enumerate(terms))
+        inner = (
+            f"SELECT d.kind AS kind, d.item_id AS item_id, length(d.title) AS tl, {columns} "
+            f"{self.source([term for group in terms for term in group])}"
+        )
+        each = [f"m.s{i}" for i in range(len(terms))]
+        matched = " + ".join(f"CASE WHEN {s} > 0 THEN 1 ELSE 0 END" for s in each)
+        return (
+            f"SELECT m.kind, m.item_id, {' + '.join(each)} AS score, {matched} AS matched, "
+            f"{', '.join(each)} FROM ({inner}) m "
+            f"ORDER BY matched DESC, score DESC, m.tl, m.kind, m.item_id LIMIT {int(limit)}"
+        )
+
+    def exists(self, term: _Term) -> str:
+        return f"SELECT 1 {self.source([term])} LIMIT 1"
 
 
 def uses_fts(session: Session) -> bool:
@@ -566,127 +527,50 @@ def search(
     return Page(items=hits[page * size : (page + 1) * size], page=page, pages=pages, total=total)
 
 
-def _rarity(session: Session, query: Query) -> dict[str, float]:
-    """Weigh each trigram of the query by how rare it is among all documents (bm25's inverse
-    document frequency): the documents holding it, counted alike on every database (through the
-    full-text index where there is one)."""
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    if uses_fts(session):
-        params = {f"g{i}": '"' + gram.replace('"', '""') + '"' for i, gram in enumerate(grams)}
-        counts = ", ".join(
-            f"(SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :g{i})"
-            for i in range(len(grams))
-        )
-        sql = f"SELECT (SELECT count(*) FROM {DOCUMENTS_TABLE}), {counts}"
-    else:
-        counts = ", ".join(
-            f"sum(CASE WHEN title LIKE :g{i} OR body LIKE :g{i} THEN 1 ELSE 0 END)"
-            for i in range(len(grams))
-        )
-        sql = f"SELECT count(*), {counts} FROM {DOCUMENTS_TABLE}"
-    row = session.execute(text(sql), params).one()
-    total = row[0]
-    return {
-        gram: math.log((total - (having or 0) + 0.5) / ((having or 0) + 0.5) + 1)
-        for gram, having in zip(grams, row[1:], strict=True)
-    }
+def _mode(session: Session, portable: bool | None) -> Literal["fts", "like"]:
+    return "fts" if not portable and uses_fts(session) else "like"
 
 
-def _relevance(grams: dict[str, float], title: str, body: str) -> float:
-    """Order documents that score the same, as bm25 would: rarer trigrams weigh more, titles
-    four times the rest, shorter documents first (`grams` maps each trigram to its weight).
-
-    Computed here from the candidates' own text, so SQLite and PostgreSQL agree on it.
-    """
-    relevance = 0.0
-    norm = 1.2 * (0.25 + 0.75 * (len(title) + len(body)) / 1000)
-    for gram, weight in grams.items():
-        tf = 4 * title.count(gram) + body.count(gram)
-        if tf:
-            relevance += weight * tf * 2.2 / (tf + norm)
-    return relevance
+def _run(session: Session, sql: _Sql, statement: str, now: datetime) -> list[Any]:
+    params = sql.params | {"now": now, "published": ItemStatus.PUBLISHED.value}
+    return list(session.execute(_statement(statement), params).all())
 
 
 def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | None) -> list[Hit]:
-    dialect = session.connection().dialect.name
-    if portable is None:
-        portable = dialect != "postgresql" and not uses_fts(session)
-    published = {"now": now, "published": ItemStatus.PUBLISHED.value}
-    if portable:
-        statement, params = _like_statement(query)
-        params |= published | {"limit": CANDIDATES * 10}
-    elif dialect == "postgresql":
-        return _scored(session, query, _trigram_candidates(session, query, published))
-    else:
-        statement, params = _statement(_fts_sql()), _fts_params(query, now)
-    return _scored(session, query, session.execute(statement, params).all())
-
-
-def _trigram_candidates(
-    session: Session, query: Query, published: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL's candidates: the most similar documents by pg_trgm; if they are fewer than
-    CANDIDATES, then also the others that hold any of the query's trigrams (shortest first).
-
-    Our scoring accepts a word found in pieces spread over several of a document's words, where
-    word similarity, which looks at one stretch of text, can be as low as 0.15; a threshold that
-    low makes the index useless. So where few documents are similar, the rest are looked up the
-    way SQLite's index finds them, and a small city gets exactly SQLite's candidates.
-    """
-    # `<%` holds where word_similarity reaches this threshold (for this transaction).
-    session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {MIN_SIMILARITY}"))
-    statement, params = _trigram_statement(query)
-    rows = list(session.execute(statement, params | published | {"limit": CANDIDATES}).all())
-    if len(rows) >= CANDIDATES:
-        return rows
-    seen = {(row[0], row[1]) for row in rows}
-    statement, params = _any_trigram_statement(query)
-    more = session.execute(statement, params | published | {"limit": CANDIDATES + len(rows)})
-    rows.extend(row for row in more if (row[0], row[1]) not in seen)
-    return rows[:CANDIDATES]
-
-
-def _any_trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    any_gram = " OR ".join(f"(d.title || d.body) LIKE :g{i}" for i in range(len(grams)))
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
-        f"WHERE ({any_gram}) AND {_visible_filter('d')} "
-        f"ORDER BY length(d.title) + length(d.body), d.kind, d.item_id LIMIT :limit"
-    )
-    return _statement(sql), params
-
-
-def _scored(session: Session, query: Query, candidates: Iterable[Any]) -> list[Hit]:
-    """Score the candidates in Python and rank them: most query words matched, best score, then
-    as bm25 would (see `_relevance`), then kind and id; the same on every database."""
-    rows = [(r[0], r[1], r[2] or "", r[3] or "") for r in candidates]
-    found = []
-    for kind, item_id, title, body in rows:
-        matched, score = _score(query, title, body)
-        if matched:
-            found.append((matched, score, kind, item_id, title, body))
-    if not found:
+    """Rank the visible documents for `query` (see the module's notes on the rules)."""
+    mode, dialect = _mode(session, portable), session.connection().dialect.name
+    terms = [[_Term(word)] for word in query.words]
+    sql = _Sql(mode, dialect)
+    rows = _run(session, sql, sql.ranking(terms, MAX_RESULTS), now)
+    seen = {i for row in rows for i in range(len(terms)) if row[4 + i] > 0}
+    fuzzy = False
+    for i, word in enumerate(query.words):
+        if i in seen or len(word) < MIN_FUZZY:
+            continue
+        probe = _Sql(mode, dialect)
+        if _run(session, probe, probe.exists(terms[i][0]), now):
+            continue
+        terms[i] = [_Term(other, pct) for other, pct in search_words.corrections(session, word)]
+        fuzzy = True
+    if fuzzy and any(terms):
+        sql = _Sql(mode, dialect)
+        rows = _run(session, sql, sql.ranking([t for t in terms], MAX_RESULTS), now)
+    rows = [row for row in rows if row[2] > 0]
+    if not rows:
         return []
-    grams = _rarity(session, query)
-    ranked = sorted(
-        (-matched, -score, -_relevance(grams, title, body), kind, item_id)
-        for matched, score, kind, item_id, title, body in found
-    )
-    best = -ranked[0][1]
+    best = max(row[2] for row in rows)
     return [
-        Hit(kind, item_id, -score)
-        for _m, score, _r, kind, item_id in ranked[:MAX_RESULTS]
-        if -score >= RELATIVE_CUTOFF * best
+        Hit(row[0], row[1], row[2] / SCORE_SCALE)
+        for row in rows
+        if row[2] >= RELATIVE_CUTOFF * best
     ]
 
 
 def query_plan(session: Session, query: str, *, now: datetime) -> list[str]:
     """Return SQLite's plan for the full-text search of `query`, one line per step."""
-    statement = _statement(f"EXPLAIN QUERY PLAN {_fts_sql()}")
-    rows = session.execute(statement, _fts_params(prepare(query), now)).all()
+    sql = _Sql("fts", "sqlite")
+    statement = sql.ranking([[_Term(word)] for word in prepare(query).words], MAX_RESULTS)
+    rows = _run(session, sql, f"EXPLAIN QUERY PLAN {statement}", now)
     return [str(row[-1]) for row in rows]
 
 
