@@ -558,11 +558,12 @@ def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | N
     rows = [row for row in rows if row[2] > 0]
     if not rows:
         return []
-    best = max(row[2] for row in rows)
+    # A document that lacks some of the query's words counts only its share of them here.
+    best = max(row[2] * row[3] for row in rows)
     return [
         Hit(row[0], row[1], row[2] / SCORE_SCALE)
         for row in rows
-        if row[2] >= RELATIVE_CUTOFF * best
+        if row[2] * row[3] >= RELATIVE_CUTOFF * best
     ]
 
 
