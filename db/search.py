@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -429,68 +429,39 @@ def _statement(sql: str) -> Any:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-class _Sql:
-    """Builds the one ranking statement, the same on every database but for how candidates are
-    found: SQLite's FTS5 index, PostgreSQL's trigram index (through LIKE), or a plain scan."""
-
-    def __init__(self, mode: Literal["fts", "like"], dialect: str) -> None:
-        self.mode = mode
-        self.greatest = "greatest" if dialect == "postgresql" else "max"
-        self.params: dict[str, Any] = {}
-
-    def _bind(self, value: str) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f":{name}"
-
-    def _filter_pattern(self, term: _Term) -> str:
-        return term.word if term.infix else f" {term.word}"
-
-    def term_score(self, term: _Term) -> str:
-        whole, prefix = self._bind(f"% {term.word} %"), self._bind(f"% {term.word}%")
-        inside = self._bind(f"%{term.word}%") if term.infix else None
-        cases = []
-        for column, weights in (("d.title", TITLE_WEIGHTS), ("d.body", BODY_WEIGHTS)):
-            cases.append(f"WHEN {column} LIKE {whole} THEN {weights[0] * term.percent}")
-            cases.append(f"WHEN {column} LIKE {prefix} THEN {weights[1] * term.percent}")
-            if inside:
-                cases.append(f"WHEN {column} LIKE {inside} THEN {weights[2] * term.percent}")
-        return f"CASE {' '.join(cases)} ELSE 0 END"
-
-    def word_score(self, terms: list[_Term]) -> str:
-        if not terms:
-            return "0"
-        scores = [self.term_score(term) for term in terms]
-        return scores[0] if len(scores) == 1 else f"{self.greatest}({', '.join(scores)})"
-
-    def source(self, terms: list[_Term]) -> str:
-        """FROM and WHERE: the visible documents holding any of `terms`."""
-        patterns = [self._filter_pattern(term) for term in terms]
-        if self.mode == "fts":
-            match = " OR ".join('"' + p.replace('"', '""') + '"' for p in patterns)
-            return (
-                f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
-                f"WHERE {FTS_TABLE} MATCH {self._bind(match)} AND {_visible_filter('d')}"
-            )
-        found = " OR ".join(f"(d.title || d.body) LIKE {self._bind(f'%{p}%')}" for p in patterns)
-        return f"FROM {DOCUMENTS_TABLE} d WHERE ({found}) AND {_visible_filter('d')}"
-
-    def ranking(self, terms: list[list[_Term]], limit: int) -> str:
-        columns = ", ".join(f"{self.word_score(t)} AS s{i}" for i, t in enumerate(terms))
-        inner = (
-            f"SELECT d.kind AS kind, d.item_id AS item_id, length(d.title) AS tl, {columns} "
-            f"{self.source([term for group in terms for term in group])}"
-        )
-        each = [f"m.s{i}" for i in range(len(terms))]
-        matched = " + ".join(f"CASE WHEN {s} > 0 THEN 1 ELSE 0 END" for s in each)
+def _source(mode: Literal["fts", "like"], terms: list[_Term]) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the visible documents holding any of `terms`: found through SQLite's
+    FTS5 index, or through LIKE, which PostgreSQL answers from its trigram index (migration
+    0008) and other databases by reading every document."""
+    patterns = [term.word if term.infix else f" {term.word}" for term in terms]
+    params = {f"p{i}": pattern for i, pattern in enumerate(patterns)}
+    if mode == "fts":
+        match = " OR ".join('"' + p.replace('"', '""') + '"' for p in patterns)
         return (
-            f"SELECT m.kind, m.item_id, {' + '.join(each)} AS score, {matched} AS matched, "
-            f"{', '.join(each)} FROM ({inner}) m "
-            f"ORDER BY matched DESC, score DESC, m.tl, m.kind, m.item_id LIMIT {int(limit)}"
+            f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
+            f"WHERE {FTS_TABLE} MATCH :match AND {_visible_filter('d')}",
+            {"match": match},
         )
+    found = " OR ".join(f"(d.title || d.body) LIKE :p{i}" for i in range(len(patterns)))
+    like = {name: f"%{pattern}%" for name, pattern in params.items()}
+    return f"FROM {DOCUMENTS_TABLE} d WHERE ({found}) AND {_visible_filter('d')}", like
 
-    def exists(self, term: _Term) -> str:
-        return f"SELECT 1 {self.source([term])} LIMIT 1"
+
+def _term_scorer(term: _Term) -> Callable[[str, str], int]:
+    """What one term earns in one document (see TITLE_WEIGHTS), times its percentage."""
+    whole, prefix, word, infix = f" {term.word} ", f" {term.word}", term.word, term.infix
+    title_weights = [weight * term.percent for weight in TITLE_WEIGHTS]
+    body_weights = [weight * term.percent for weight in BODY_WEIGHTS]
+
+    def score(title: str, body: str) -> int:
+        for text_, weights in ((title, title_weights), (body, body_weights)):
+            if prefix in text_:
+                return weights[0] if whole in text_ else weights[1]
+            if infix and word in text_:
+                return weights[2]
+        return 0
+
+    return score
 
 
 def uses_fts(session: Session) -> bool:
@@ -531,48 +502,77 @@ def _mode(session: Session, portable: bool | None) -> Literal["fts", "like"]:
     return "fts" if not portable and uses_fts(session) else "like"
 
 
-def _run(session: Session, sql: _Sql, statement: str, now: datetime) -> list[Any]:
-    params = sql.params | {"now": now, "published": ItemStatus.PUBLISHED.value}
-    return list(session.execute(_statement(statement), params).all())
+Document = tuple[str, int, str, str]  # kind, item id, folded title, folded body
+
+
+def _documents(
+    session: Session, mode: Literal["fts", "like"], terms: list[_Term], now: datetime
+) -> list[Document]:
+    """Every visible document that holds one of `terms` somewhere."""
+    if not terms:
+        return []
+    source, params = _source(mode, terms)
+    params |= {"now": now, "published": ItemStatus.PUBLISHED.value}
+    statement = _statement(f"SELECT d.kind, d.item_id, d.title, d.body {source}")
+    return [tuple(row) for row in session.execute(statement, params)]  # type: ignore[misc]
+
+
+def _word_scores(documents: Iterable[Document], group: list[_Term]) -> list[int]:
+    """What one query word earns in each document: the best of its terms."""
+    scorers = [_term_scorer(term) for term in group]
+    if len(scorers) == 1:
+        (scorer,) = scorers
+        return [scorer(title, body) for _kind, _id, title, body in documents]
+    return [max(s(title, body) for s in scorers) for _kind, _id, title, body in documents]
 
 
 def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | None) -> list[Hit]:
-    """Rank the visible documents for `query` (see the module's notes on the rules)."""
-    mode, dialect = _mode(session, portable), session.connection().dialect.name
-    terms = [[_Term(word)] for word in query.words]
-    sql = _Sql(mode, dialect)
-    rows = _run(session, sql, sql.ranking(terms, MAX_RESULTS), now)
-    seen = {i for row in rows for i in range(len(terms)) if row[4 + i] > 0}
-    fuzzy = False
-    for i, word in enumerate(query.words):
-        if i in seen or len(word) < MIN_FUZZY:
-            continue
-        probe = _Sql(mode, dialect)
-        if _run(session, probe, probe.exists(terms[i][0]), now):
-            continue
-        terms[i] = [_Term(other, pct) for other, pct in search_words.corrections(session, word)]
-        fuzzy = True
-    if fuzzy and any(terms):
-        sql = _Sql(mode, dialect)
-        rows = _run(session, sql, sql.ranking([t for t in terms], MAX_RESULTS), now)
-    rows = [row for row in rows if row[2] > 0]
-    if not rows:
+    """Rank the visible documents for `query` by the rules in the module's notes.
+
+    Every document holding a query word is scored here, in Python, so the order is the same on
+    every database; the databases only find the documents, through their indexes.
+    """
+    mode = _mode(session, portable)
+    words = query.words
+    documents = _documents(session, mode, [_Term(word) for word in words], now)
+    columns = [_word_scores(documents, [_Term(word)]) for word in words]
+    corrected: dict[int, list[_Term]] = {}
+    for i, word in enumerate(words):
+        if len(word) >= MIN_FUZZY and not any(columns[i]):  # found nowhere: a typo?
+            corrected[i] = [_Term(w, pct) for w, pct in search_words.corrections(session, word)]
+    more = [term for group in corrected.values() for term in group]
+    if more:
+        known = {(kind, item_id) for kind, item_id, _title, _body in documents}
+        added = [d for d in _documents(session, mode, more, now) if (d[0], d[1]) not in known]
+        documents += added
+        for i, column in enumerate(columns):
+            if i in corrected:
+                columns[i] = _word_scores(documents, corrected[i])
+            else:
+                column += _word_scores(added, [_Term(words[i])])
+    scored = []
+    for n, (kind, item_id, title, _body) in enumerate(documents):
+        each = [column[n] for column in columns]
+        total = sum(each)
+        if total:
+            matched = len(each) - each.count(0)
+            scored.append((-matched, -total, len(title), kind, item_id))
+    if not scored:
         return []
     # A document that lacks some of the query's words counts only its share of them here.
-    best = max(row[2] * row[3] for row in rows)
-    return [
-        Hit(row[0], row[1], row[2] / SCORE_SCALE)
-        for row in rows
-        if row[2] * row[3] >= RELATIVE_CUTOFF * best
+    best = max(matched * total for matched, total, *_rest in scored)
+    kept = sorted(row for row in scored if row[0] * row[1] >= RELATIVE_CUTOFF * best)
+    return [Hit(kind, item_id, -total / SCORE_SCALE) for _m, total, _l, kind, item_id in kept][
+        :MAX_RESULTS
     ]
 
 
 def query_plan(session: Session, query: str, *, now: datetime) -> list[str]:
     """Return SQLite's plan for the full-text search of `query`, one line per step."""
-    sql = _Sql("fts", "sqlite")
-    statement = sql.ranking([[_Term(word)] for word in prepare(query).words], MAX_RESULTS)
-    rows = _run(session, sql, f"EXPLAIN QUERY PLAN {statement}", now)
-    return [str(row[-1]) for row in rows]
+    source, params = _source("fts", [_Term(word) for word in prepare(query).words])
+    params |= {"now": now, "published": ItemStatus.PUBLISHED.value}
+    statement = _statement(f"EXPLAIN QUERY PLAN SELECT d.kind, d.item_id, d.title, d.body {source}")
+    return [str(row[-1]) for row in session.execute(statement, params)]
 
 
 def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
