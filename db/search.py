@@ -1,22 +1,27 @@
-"""Full-text search over offers and events: typo-tolerant, in every language, best matches first.
+"""Full-text search over offers and events: in every language, typo-tolerant, best matches first.
 
 Every offer and event has one row in `search_documents`: its titles (original and every
 translation) and the rest of its words (summaries, descriptions, topic and district names in all
 languages, organisation, place and address), folded: lower case, no diacritics, "ä", "ae" and
-"a" alike, "ß" as "ss", one spelling for the letter variants of Arabic and Farsi.
+"a" alike, "ß" as "ss", one spelling for the letter variants of Arabic and Farsi. Their
+distinct words make the vocabulary (`db.search_words`).
 
-On SQLite an FTS5 table with the trigram tokenizer indexes those rows (kept in step by triggers,
-see migration 0004). A query is split into words; each word's trigrams, with a space before and
-after the word, are looked up in the index, so a typo costs only the few trigrams it touches.
-The best candidates by bm25 are then scored in Python by how much of each query word they
-contain as whole pieces, which keeps "code" from matching "oder" and "Stunde". On PostgreSQL
-the candidates come from pg_trgm: the documents most similar to the query words by word
-similarity, through a GIN trigram index over the same folded text (migration 0008), and where
-these are few, the other documents holding any of the query's trigrams, as SQLite finds them.
-Ties are broken in Python the same way on both (a bm25-like weight of the query's trigrams over
-all documents, then kind and id), so the same query gives the same results on both databases
-as long as both see the same candidates (always, in a city of fewer than 100 matches). Other
-databases use a portable LIKE over the folded text.
+Ranking, the same on every database:
+- A query word earns most as a whole word, less as a word's beginning, less again inside a
+  longer word (five letters or more: compounds); in the titles twice what it earns elsewhere
+  (TITLE_WEIGHTS, BODY_WEIGHTS).
+- A query word found in no document is taken for a typo: it is replaced by the most similar
+  words of the vocabulary, each worth its similarity. A word found somewhere is never
+  corrected, so an exact match always beats a near one.
+- Documents with more of the query's words come first, then higher scores, then shorter titles,
+  then kind and id. Those below half the best (counting only their share of the query's words)
+  are dropped.
+
+The databases only find the documents that hold a query word: SQLite through an FTS5 table
+with the trigram tokenizer (migration 0004, kept in step by triggers), PostgreSQL through a GIN
+trigram index over the same folded text, which `LIKE` uses (migration 0008), other databases by
+reading every document. Every document found is scored here, in Python, so SQLite and PostgreSQL
+give the same results in the same order, however many documents there are.
 
 The index follows the data by itself: a session that adds, changes or deletes offers, events,
 their translations, topics, districts or organisations refreshes the affected documents when it
