@@ -540,9 +540,11 @@ def _documents(
     return [tuple(row) for row in session.execute(statement, params)]  # type: ignore[misc]
 
 
-def _word_scores(documents: Iterable[Document], group: list[_Term]) -> list[int]:
+def _word_scores(documents: list[Document], group: list[_Term]) -> list[int]:
     """What one query word earns in each document: the best of its terms."""
     scorers = [_term_scorer(term) for term in group]
+    if not scorers:  # a mistyped word with nothing like it
+        return [0] * len(documents)
     if len(scorers) == 1:
         (scorer,) = scorers
         return [scorer(title, body) for _kind, _id, title, body in documents]

@@ -84,3 +84,10 @@ def test_a_database_from_before_the_vocabulary_gets_one(app: App) -> None:
         ensure_index(session)
     with session_scope(app.engine) as session:
         assert [h.id for h in search(session, "lesepatte", now=START).items] == [1, 7]
+
+
+def test_a_typo_like_nothing_beside_a_word_that_matches(app: App) -> None:
+    # "Senioren" is found, "zzqxvw" is like no word at all: the search still answers.
+    with session_scope(app.engine) as session:
+        found = search(session, "Senioren zzqxvw", now=START)
+    assert [(h.kind, h.id) for h in found.items][:2] == [("offer", 10), ("offer", 11)]
