@@ -49,6 +49,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     chaos = ROOT / "benchmarks" / "chaos-results.json"
     if chaos.exists():  # the last full crash suite (`make chaos`), reported beside the rest
         results["chaos"] = json.loads(chaos.read_text(encoding="utf-8"))
+    search = ROOT / "benchmarks" / "search-results.json"
+    if search.exists():  # the last run of benchmarks/search_bench.py, on both databases
+        results["search"] = json.loads(search.read_text(encoding="utf-8"))
     return results
 
 

@@ -65,6 +65,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _jobs(results["jobs"])
     if "chaos" in results:
         lines += _chaos(results["chaos"])
+    if "search" in results:
+        lines += search_section(results["search"])
     return "\n".join(lines) + "\n"
 
 
@@ -373,3 +375,52 @@ def _chaos(c: dict[str, Any]) -> list[str]:
         "",
         f"Outcomes: {outcomes}.",
     ]
+
+
+def search_section(r: dict[str, Any]) -> list[str]:
+    """The search at city scale, as benchmarks/search_bench.py last wrote it."""
+    from benchmarks.search_bench import SHOWN
+
+    databases = [(name, label) for name, label in NAMES if name in r]
+    header = "| query | " + " | ".join(f"{label} p50 / p95" for _name, label in databases)
+    lines = [
+        "",
+        "## 7. Search at city scale",
+        "",
+        "Written by `benchmarks/search_bench.py --postgresql` into benchmarks/search-results.json "
+        f"on {r['when']}. The demo city and {r['offers']:,} generated offers; every query of the "
+        f"search table (tests/search_queries.py, {r['queries']} queries in seven languages) "
+        f"{r['repeat']} times, one search per transaction, as the bot runs it. Milliseconds per "
+        "search: p50 is the median, p95 the 95th percentile.",
+        "",
+        header + " | results |",
+        "|---|" + "---|" * len(databases) + "---|",
+    ]
+    first = databases[0][0]
+    for query in SHOWN:
+        each = [r[name]["queries"][query] for name, _label in databases]
+        cells = [f"{fmt(q['p50'], 1)} / {fmt(q['p95'], 1)}" for q in each]
+        found = r[first]["queries"][query]["results"]
+        lines.append(f"| {query} | " + " | ".join(cells) + f" | {found} |")
+    cells = [f"**{fmt(r[n]['p50'], 1)} / {fmt(r[n]['p95'], 1)}**" for n, _label in databases]
+    lines.append(f"| all {r['queries']} queries | " + " | ".join(cells) + " | |")
+    lines.append("")
+    built = ", ".join(
+        f"{label}: {r[name]['documents']:,} documents indexed in {fmt(r[name]['index_s'], 1, 's')}"
+        for name, label in databases
+    )
+    lines.append(f"Index build ({built}).")
+    lines.append(
+        "Every document that holds a query word is scored, so the slowest queries are words that "
+        'thousands of the generated offers contain ("Senioren", "Kinder", "Kleiderkammer", '
+        '"homework"); a word found nowhere costs a look-up in the vocabulary.'
+    )
+    if "same_top_five" in r:
+        lines.append(
+            f"The same first five results on both databases for {r['same_top_five']} of "
+            f"{r['queries']} queries."
+        )
+    return lines
+
+
+NAMES = (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"))

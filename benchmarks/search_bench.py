@@ -1,44 +1,63 @@
-"""Time the search over many offers: index build, then typical queries, full-text and portable.
+"""Time the search at city scale on SQLite and PostgreSQL: the demo city plus 10,000 offers.
 
-    .venv/bin/python benchmarks/search_bench.py [--offers 10000] [--repeat 20]
+    .venv/bin/python benchmarks/search_bench.py [--offers 10000] [--repeat 10]
+                                                [--postgresql [URL]] [--no-write]
 
-Builds a throw-away SQLite database with the demo city plus `--offers` generated offers (German
-texts with English translations, like the demo's), indexes them, and prints how long each query
-takes (median and slowest of `--repeat` runs) and how many results it finds. Nothing is
-asserted: the numbers are for comparing changes on the same machine.
+Builds a throw-away database with the demo city and `--offers` generated offers (German texts
+with English translations, like the demo's), indexes them, then runs every query of the search
+table (tests/search_queries.py) `--repeat` times and reports each query's latency: the median
+(p50) and the 95th percentile (p95), over all queries and for a few typical ones, and whether
+the first five results are the same on both databases.
+
+`--postgresql` also measures PostgreSQL: on URL (a server's maintenance database, with the right
+to create databases), or without one on the throw-away server that `bash .ci/postgres` starts.
+The figures go to benchmarks/search-results.json (unless `--no-write`), which `make bench`
+puts into benchmarks/RESULTS.md. Nothing is asserted: the numbers are for comparing changes
+on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
 
-from bot.app import App
-from bot.clock import FakeClock
-from bot.config import load_settings
-from db.engine import session_scope
-from db.models import ItemStatus, Offer, OfferTranslation
-from db.queries import Page
-from db.search import Hit, query_plan, reindex_all, search
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the project's packages beside it
+    sys.path.insert(0, str(ROOT))
+
+from bot.app import App  # noqa: E402
+from bot.clock import FakeClock  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from db.engine import session_scope  # noqa: E402
+from db.models import ItemStatus, Offer, OfferTranslation  # noqa: E402
+from db.search import reindex_all, search  # noqa: E402
+from tests.search_queries import CASES  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-QUERIES = (
+RESULTS = ROOT / "benchmarks" / "search-results.json"
+BENCH_DATABASE = "engagebot_search_bench"
+# A few typical queries shown one by one (all of the table's count in the totals).
+SHOWN = (
     "deutschkurs",
     "Senioren Handi",
     "lesepatte",
     "Konigstrasse",
-    "Lautern",
-    "Garten Kinder",
-    "Kleiderkamer",
-    "homework help",
+    "Kleiderkammer",
+    "homework",
     "помощь детям",
     "مساعدة الأطفال",
     "zzqxv",
@@ -63,9 +82,10 @@ TOPICS = (
 )
 
 
-def build(path: Path, offers: int) -> App:
-    """Create the database with the demo city and `offers` generated offers."""
-    app = App(load_settings(_env_file=None, database_url=f"sqlite:///{path}"), clock=FakeClock(NOW))
+def build(url: str, offers: int) -> App:
+    """Create the database at `url` with the demo city and `offers` generated offers."""
+    settings = load_settings(_env_file=None, database_url=url, telegram_bot_token=None)
+    app = App(settings, clock=FakeClock(NOW))
     app.migrate()
     app.load_demo(only_if_empty=True)
     rng = random.Random(2026)
@@ -79,11 +99,11 @@ def build(path: Path, offers: int) -> App:
                 "district_id": 1 + n % 13,
                 "source_id": f"bench-{n}",
                 "title": f"{de_a} und {de_b}: Helferin oder Helfer gesucht ({n})",
-                "summary": f"Sie unterstützen unser Team bei {de_a} und {de_b} im Stadtteil.",
+                "summary": f"Du unterstützt unser Team bei {de_a} und {de_b} im Stadtteil.",
                 "description": (
-                    f"Wir suchen Menschen, die sich für {de_a} begeistern. Sie helfen einmal "
+                    f"Wir suchen Menschen, die sich für {de_a} begeistern. Du hilfst einmal "
                     f"pro Woche, gern auch seltener. Erfahrung mit {de_b} ist willkommen, aber "
-                    "nicht nötig. Wir begleiten Sie am Anfang."
+                    "nicht nötig. Wir begleiten dich am Anfang."
                 ),
                 "schedule": "Nach Absprache, meist nachmittags",
                 "address": f"Musterstraße {n % 120 + 1}, 67655 Kaiserslautern",
@@ -113,55 +133,131 @@ def build(path: Path, offers: int) -> App:
     return app
 
 
-def timed(function: Callable[[], Page[Hit]], repeat: int) -> tuple[float, float, int]:
-    """Run `function` `repeat` times; return the median and slowest milliseconds and results."""
-    times = []
-    total = 0
-    for _ in range(repeat):
-        start = time.perf_counter()
-        total = function().total
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), max(times), total
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-def main() -> None:
-    """Build the database, index it, and print the timings."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--offers", type=int, default=10_000, help="generated offers to add")
-    parser.add_argument("--repeat", type=int, default=20, help="runs of each query")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        app = build(Path(folder) / "bench.db", args.offers)
-        print(
-            f"built the database with {args.offers:,} extra offers in "
-            f"{time.perf_counter() - start:.1f} s"
-        )
-        try:
+def measure(app: App, repeat: int) -> dict[str, Any]:
+    """Run every table query `repeat` times; return latencies and each query's first five."""
+    samples: dict[str, list[float]] = {case.query: [] for case in CASES}
+    top: dict[str, list[str]] = {}
+    totals: dict[str, int] = {}
+    with session_scope(app.engine) as session:
+        search(session, "warm up", now=NOW)
+    for _round in range(repeat):
+        for case in CASES:
             with session_scope(app.engine) as session:
                 start = time.perf_counter()
-                documents = reindex_all(session)
-                print(
-                    f"reindex_all: {documents:,} documents in {time.perf_counter() - start:.1f} s"
-                )
-            with session_scope(app.engine) as session:
-                print("query plan:", " | ".join(query_plan(session, QUERIES[0], now=NOW)))
-                print(f"{'query':24} {'full-text':>20} {'portable LIKE':>20}  results")
-                for query in QUERIES:
-                    fts = timed(
-                        lambda q=query: search(session, q, now=NOW, portable=False), args.repeat
-                    )
-                    like = timed(
-                        lambda q=query: search(session, q, now=NOW, portable=True),
-                        max(1, args.repeat // 5),
-                    )
-                    print(
-                        f"{query:24} {fts[0]:8.1f} ms (≤{fts[1]:6.1f}) "
-                        f"{like[0]:8.1f} ms (≤{like[1]:6.1f})  {fts[2]}"
-                    )
-        finally:
-            app.close()
+                page = search(session, case.query, now=NOW, size=5)
+                samples[case.query].append((time.perf_counter() - start) * 1000)
+            top[case.query] = [f"{hit.kind[0]}:{hit.id}" for hit in page.items]
+            totals[case.query] = page.total
+    everything = [ms for values in samples.values() for ms in values]
+    return {
+        "p50": statistics.median(everything),
+        "p95": percentile(everything, 0.95),
+        "max": max(everything),
+        "searches": len(everything),
+        "queries": {
+            query: {
+                "p50": statistics.median(values),
+                "p95": percentile(values, 0.95),
+                "results": totals[query],
+            }
+            for query, values in samples.items()
+        },
+        "top": top,
+    }
+
+
+def run_one(url: str, offers: int, repeat: int, label: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    app = build(url, offers)
+    try:
+        built = time.perf_counter() - start
+        with session_scope(app.engine) as session:
+            start = time.perf_counter()
+            documents = reindex_all(session)
+        indexed = time.perf_counter() - start
+        print(
+            f"{label}: built in {built:.1f} s, {documents:,} documents indexed in {indexed:.1f} s"
+        )
+        figures = measure(app, repeat)
+    finally:
+        app.close()
+    return {"build_s": built, "index_s": indexed, "documents": documents} | figures
+
+
+@contextmanager
+def postgresql_database(admin_url: str | None) -> Iterator[str]:
+    """A fresh database on the given server, or on the one `bash .ci/postgres` starts."""
+    if admin_url is None:
+        admin_url = subprocess.run(
+            ["bash", str(ROOT / ".ci" / "postgres")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}"))
+            connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+        yield make_url(admin_url).set(database=BENCH_DATABASE).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the databases, time the queries, print the figures and write them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--offers", type=int, default=10_000, help="generated offers to add")
+    parser.add_argument("--repeat", type=int, default=10, help="runs of each query")
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL",
+        help="also on PostgreSQL (a server's URL, or none for .ci/postgres's)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {
+        "offers": args.offers,
+        "repeat": args.repeat,
+        "queries": len(CASES),
+        "when": datetime.now(UTC).isoformat(timespec="minutes"),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        results["sqlite"] = run_one(
+            f"sqlite:///{Path(folder) / 'bench.db'}", args.offers, args.repeat, "SQLite"
+        )
+    if args.postgresql is not None:
+        with postgresql_database(args.postgresql or None) as url:
+            results["postgresql"] = run_one(url, args.offers, args.repeat, "PostgreSQL")
+        tops = results["sqlite"]["top"], results["postgresql"]["top"]
+        results["same_top_five"] = sum(tops[0][q] == tops[1][q] for q in tops[0])
+    print_table(results)
+    if not args.no_write:
+        RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+def print_table(results: dict[str, Any]) -> None:
+    databases = [name for name in ("sqlite", "postgresql") if name in results]
+    print(f"{'query':24}" + "".join(f" {name + ' p50/p95 ms':>26}" for name in databases))
+    for query in (*SHOWN, "all"):
+        cells = []
+        for name in databases:
+            figures = results[name] if query == "all" else results[name]["queries"][query]
+            cells.append(f"{figures['p50']:9.1f} / {figures['p95']:6.1f}")
+        print(f"{query:24}" + "".join(f" {cell:>26}" for cell in cells))
+    if "same_top_five" in results:
+        print(f"the same first five on both: {results['same_top_five']} of {results['queries']}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,22 +1,27 @@
-"""Full-text search over offers and events: typo-tolerant, in every language, best matches first.
+"""Full-text search over offers and events: in every language, typo-tolerant, best matches first.
 
 Every offer and event has one row in `search_documents`: its titles (original and every
 translation) and the rest of its words (summaries, descriptions, topic and district names in all
 languages, organisation, place and address), folded: lower case, no diacritics, "ä", "ae" and
-"a" alike, "ß" as "ss", one spelling for the letter variants of Arabic and Farsi.
+"a" alike, "ß" as "ss", one spelling for the letter variants of Arabic and Farsi. Their
+distinct words make the vocabulary (`db.search_words`).
 
-On SQLite an FTS5 table with the trigram tokenizer indexes those rows (kept in step by triggers,
-see migration 0004). A query is split into words; each word's trigrams, with a space before and
-after the word, are looked up in the index, so a typo costs only the few trigrams it touches.
-The best candidates by bm25 are then scored in Python by how much of each query word they
-contain as whole pieces, which keeps "code" from matching "oder" and "Stunde". On PostgreSQL
-the candidates come from pg_trgm: the documents most similar to the query words by word
-similarity, through a GIN trigram index over the same folded text (migration 0008), and where
-these are few, the other documents holding any of the query's trigrams, as SQLite finds them.
-Ties are broken in Python the same way on both (a bm25-like weight of the query's trigrams over
-all documents, then kind and id), so the same query gives the same results on both databases
-as long as both see the same candidates (always, in a city of fewer than 100 matches). Other
-databases use a portable LIKE over the folded text.
+Ranking, the same on every database:
+- A query word earns most as a whole word, less as a word's beginning, less again inside a
+  longer word (five letters or more: compounds); in the titles twice what it earns elsewhere
+  (TITLE_WEIGHTS, BODY_WEIGHTS).
+- A query word found in no document is taken for a typo: it is replaced by the most similar
+  words of the vocabulary, each worth its similarity. A word found somewhere is never
+  corrected, so an exact match always beats a near one.
+- Documents with more of the query's words come first, then higher scores, then shorter titles,
+  then kind and id. Those below half the best (counting only their share of the query's words)
+  are dropped.
+
+The databases only find the documents that hold a query word: SQLite through an FTS5 table
+with the trigram tokenizer (migration 0004, kept in step by triggers), PostgreSQL through a GIN
+trigram index over the same folded text, which `LIKE` uses (migration 0008), other databases by
+reading every document. Every document found is scored here, in Python, so SQLite and PostgreSQL
+give the same results in the same order, however many documents there are.
 
 The index follows the data by itself: a session that adds, changes or deletes offers, events,
 their translations, topics, districts or organisations refreshes the affected documents when it
@@ -25,11 +30,10 @@ commits. Bulk writes that bypass the ORM call `reindex_item` or `reindex_all` th
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -39,6 +43,7 @@ from sqlalchemy import Connection, bindparam, event, inspect, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
+from db import search_words
 from db.models import (
     Category,
     District,
@@ -68,13 +73,15 @@ DOCUMENTS = sa.Table(
 )
 MAX_QUERY_CHARS = 200
 MAX_WORDS = 8
-CANDIDATES = 100  # best-by-bm25 rows that get the finer scoring
 MAX_RESULTS = 50
-MIN_COVERAGE = 0.5  # share of a query word (with its spaces) found in pieces
-RELATIVE_CUTOFF = 0.35  # results scoring below this share of the best one are noise
-# PostgreSQL: a query word this similar to a document (pg_trgm's word similarity) makes it a
-# candidate through the trigram index (see `_trigram_statement`).
-MIN_SIMILARITY = 0.3
+# What a query word earns where it is found: a whole word, a word's beginning, inside a word;
+# in the titles, and in the rest. A correction of a mistyped word earns its share of these.
+TITLE_WEIGHTS = (100, 80, 55)
+BODY_WEIGHTS = (50, 40, 25)
+SCORE_SCALE = 100 * TITLE_WEIGHTS[0]  # an exact whole word in a title scores 1.0 for that word
+RELATIVE_CUTOFF = 0.5  # results scoring below half the best one are noise
+MIN_INFIX = 5  # shorter query words count only whole or as a word's beginning
+MIN_FUZZY = 4  # shorter query words are never corrected
 
 _KINDS: dict[str, Kind] = {"offer": "offer", "o": "offer", "event": "event", "e": "event"}
 
@@ -233,8 +240,9 @@ def _has_index_tables(connection: Connection) -> bool:
 
 def is_search_table(name: str | None) -> bool:
     """Tell whether a table belongs to the search index (derived data, not a model)."""
+    tables = (DOCUMENTS_TABLE, FTS_TABLE, search_words.WORDS_TABLE, search_words.WORDS_FTS)
     return bool(name) and (
-        name in (DOCUMENTS_TABLE, FTS_TABLE) or str(name).startswith(f"{FTS_TABLE}_")
+        name in tables or str(name).startswith((f"{FTS_TABLE}_", f"{search_words.WORDS_FTS}_"))
     )
 
 
@@ -245,6 +253,8 @@ def _write(session: Session, kind: Kind, item_id: int, document: tuple[str, str]
         session.execute(sa.delete(table).where(where))
         return
     title, body = document
+    if search_words.has_table(session):
+        search_words.add_words(session, (title + body).split())
     found = session.execute(sa.select(table.c.id).where(where)).first()
     if found is None:
         session.execute(table.insert().values(kind=kind, item_id=item_id, title=title, body=body))
@@ -299,9 +309,31 @@ def reindex_all(session: Session) -> int:
     session.execute(sa.delete(table))
     if rows:
         session.execute(table.insert(), rows)
+    if search_words.has_table(session):
+        search_words.replace_words(
+            session, (word for row in rows for word in (row["title"] + row["body"]).split())
+        )
     if uses_fts(session):
         session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')"))
+    elif session.connection().dialect.name == "postgresql":
+        _tidy_postgresql(session)
     return len(rows)
+
+
+def _tidy_postgresql(session: Session) -> None:
+    """After a rebuild, move the trigram indexes' new entries out of their pending lists (which
+    every search would otherwise read through, ten times slower at 10,000 offers) and give the
+    planner fresh statistics; autovacuum does both eventually."""
+    for table, index in (
+        (DOCUMENTS_TABLE, "ix_search_documents_trigrams"),
+        (search_words.WORDS_TABLE, "ix_search_words_trigrams"),
+    ):
+        exists = session.execute(text("SELECT to_regclass(:index)"), {"index": index}).scalar()
+        if exists is not None:
+            session.execute(
+                text("SELECT gin_clean_pending_list(CAST(:index AS regclass))"), {"index": index}
+            )
+        session.execute(text(f"ANALYZE {table}"))
 
 
 def ensure_index(session: Session) -> int:
@@ -309,6 +341,10 @@ def ensure_index(session: Session) -> int:
     if not _has_index_tables(session.connection()):
         return 0
     if session.execute(sa.select(DOCUMENTS.c.id).limit(1)).first() is not None:
+        if search_words.has_table(session) and search_words.is_empty(session):
+            # A database migrated from before the vocabulary: its words, from the documents.
+            texts = session.execute(sa.select(DOCUMENTS.c.title, DOCUMENTS.c.body)).all()
+            search_words.replace_words(session, (w for t, b in texts for w in (t + b).split()))
         return 0
     has_items = session.exec(select(Offer.id).limit(1)).first() is not None or (
         session.exec(select(Event.id).limit(1)).first() is not None
@@ -374,20 +410,9 @@ class Hit:
 
 @dataclass(frozen=True)
 class Query:
-    """A search query prepared for matching: its words, each with a space before and after."""
+    """A search query prepared for matching: its folded words, without stop words."""
 
     words: tuple[str, ...]
-
-    @property
-    def padded(self) -> tuple[str, ...]:
-        return tuple(f" {word} " for word in self.words)
-
-    def trigrams(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for word in self.padded:
-            for i in range(len(word) - 2):
-                seen.setdefault(word[i : i + 3])
-        return list(seen)
 
 
 def prepare(query: str) -> Query:
@@ -400,64 +425,18 @@ def prepare(query: str) -> Query:
     return Query(tuple(words[:MAX_WORDS]))
 
 
-def _pieces(word: str, haystack: str) -> tuple[int, int, int]:
-    """Find `word` in `haystack` in up to three pieces of at least three characters.
+@dataclass(frozen=True)
+class _Term:
+    """A word to look for on behalf of one query word: the word itself, or a correction of it
+    worth `percent` of an exact match."""
 
-    Return the characters covered, the length of the piece that starts the word (0 if none)
-    and the length of the longest piece.
-    """
-    covered = leading = longest = 0
-    spans = [(0, len(word))]
-    for _round in range(3):
-        best_start, best_len, best_span = 0, 0, -1
-        for span_index, (lo, hi) in enumerate(spans):
-            i = lo
-            while i + max(3, best_len + 1) <= hi:
-                n = max(3, best_len + 1)
-                if word[i : i + n] in haystack:
-                    while i + n < hi and word[i : i + n + 1] in haystack:
-                        n += 1
-                    best_start, best_len, best_span = i, n, span_index
-                i += 1
-        if best_len == 0:
-            break
-        covered += best_len
-        longest = max(longest, best_len)
-        if best_start == 0:
-            leading = best_len
-        lo, hi = spans.pop(best_span)
-        spans.extend(s for s in ((lo, best_start), (best_start + best_len, hi)) if s[1] - s[0] >= 3)
-        if not spans:
-            break
-    return covered, leading, longest
+    word: str
+    percent: int = 100
 
-
-def _word_score(word: str, haystack: str) -> float:
-    """Score how well a padded query word appears in `haystack`: 0, or its covered share."""
-    if word in haystack:
-        return 1.0
-    if len(word) <= 4:  # words of one or two letters count only whole
-        return 0.0
-    covered, leading, longest = _pieces(word, haystack)
-    share = covered / len(word)
-    # A real match has a long piece: the start of the word, or five characters inside it.
-    if share < MIN_COVERAGE or (leading < 4 and longest < 5):
-        return 0.0
-    return share
-
-
-def _score(query: Query, title: str, body: str) -> tuple[int, float]:
-    """Return how many query words a document matches and how well, titles counting more."""
-    matched = 0
-    total = 0.0
-    everything = title + body
-    for word in query.padded:
-        in_all = _word_score(word, everything)
-        if not in_all:
-            continue
-        matched += 1
-        total += in_all + 0.5 * _word_score(word, title)
-    return matched, total
+    @property
+    def infix(self) -> bool:
+        """Whether the word also counts inside a longer word (a compound's second half)."""
+        return self.percent == 100 and len(self.word) >= MIN_INFIX
 
 
 def _visible_filter(alias: str) -> str:
@@ -469,67 +448,43 @@ def _visible_filter(alias: str) -> str:
     )
 
 
-def _fts_sql() -> str:
-    return (
-        f"SELECT d.kind, d.item_id, d.title, d.body, bm25({FTS_TABLE}, 4.0, 1.0) AS rank "
-        f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
-        f"WHERE {FTS_TABLE} MATCH :match AND {_visible_filter('d')} "
-        f"ORDER BY rank LIMIT :limit"
-    )
-
-
 def _statement(sql: str) -> Any:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _fts_params(query: Query, now: datetime) -> dict[str, Any]:
-    match = " OR ".join('"' + gram.replace('"', '""') + '"' for gram in query.trigrams())
-    return {
-        "match": match,
-        "now": now,
-        "published": ItemStatus.PUBLISHED.value,
-        "limit": CANDIDATES,
-    }
+def _source(mode: Literal["fts", "like"], terms: list[_Term]) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the visible documents holding any of `terms`: found through SQLite's
+    FTS5 index, or through LIKE, which PostgreSQL answers from its trigram index (migration
+    0008) and other databases by reading every document."""
+    patterns = [term.word if term.infix else f" {term.word}" for term in terms]
+    params = {f"p{i}": pattern for i, pattern in enumerate(patterns)}
+    if mode == "fts":
+        match = " OR ".join('"' + p.replace('"', '""') + '"' for p in patterns)
+        return (
+            f"FROM {FTS_TABLE} JOIN {DOCUMENTS_TABLE} d ON d.id = {FTS_TABLE}.rowid "
+            f"WHERE {FTS_TABLE} MATCH :match AND {_visible_filter('d')}",
+            {"match": match},
+        )
+    found = " OR ".join(f"(d.title || d.body) LIKE :p{i}" for i in range(len(patterns)))
+    like = {name: f"%{pattern}%" for name, pattern in params.items()}
+    return f"FROM {DOCUMENTS_TABLE} d WHERE ({found}) AND {_visible_filter('d')}", like
 
 
-def _like_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    any_gram = " OR ".join(f"d.title LIKE :g{i} OR d.body LIKE :g{i}" for i in range(len(grams)))
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body, 0 AS rank FROM {DOCUMENTS_TABLE} d "
-        f"WHERE ({any_gram}) AND {_visible_filter('d')} ORDER BY d.id LIMIT :limit"
-    )
-    return _statement(sql), params
+def _term_scorer(term: _Term) -> Callable[[str, str], int]:
+    """What one term earns in one document (see TITLE_WEIGHTS), times its percentage."""
+    whole, prefix, word, infix = f" {term.word} ", f" {term.word}", term.word, term.infix
+    title_weights = [weight * term.percent for weight in TITLE_WEIGHTS]
+    body_weights = [weight * term.percent for weight in BODY_WEIGHTS]
 
+    def score(title: str, body: str) -> int:
+        for text_, weights in ((title, title_weights), (body, body_weights)):
+            if prefix in text_:
+                return weights[0] if whole in text_ else weights[1]
+            if infix and word in text_:
+                return weights[2]
+        return 0
 
-def _trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    """PostgreSQL: the documents that hold a query word, or most of it by pg_trgm's word
-    similarity, found through the trigram index; best first, titles counting more.
-
-    A document that holds the whole word needs no similarity: it scores 1 for it, so a common
-    word costs a LIKE per document, and only the rest pay for pg_trgm's comparison.
-    """
-    words = range(len(query.words))
-    params: dict[str, Any] = {f"w{i}": word for i, word in zip(words, query.words, strict=True)}
-    params |= {f"e{i}": f"%{word}%" for i, word in zip(words, query.padded, strict=True)}
-    text_of = "(d.title || d.body)"
-    similar = ", ".join(
-        f"CASE WHEN {text_of} LIKE :e{i} THEN 1.0 ELSE word_similarity(:w{i}, {text_of}) END"
-        f" AS s{i}"
-        for i in words
-    )
-    found = " OR ".join(f"{text_of} LIKE :e{i} OR :w{i} <% {text_of}" for i in words)
-    matched = " + ".join(f"(m.s{i} >= {MIN_SIMILARITY})::int" for i in words)
-    closeness = " + ".join(f"m.s{i} + 0.5 * (d.title LIKE :e{i})::int" for i in words)
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
-        f"CROSS JOIN LATERAL (SELECT {similar} OFFSET 0) m "
-        f"WHERE ({found}) AND {_visible_filter('d')} "
-        f"ORDER BY {matched} DESC, {closeness} DESC, length(d.title) + length(d.body), "
-        f"d.kind, d.item_id LIMIT :limit"
-    )
-    return _statement(sql), params
+    return score
 
 
 def uses_fts(session: Session) -> bool:
@@ -566,128 +521,83 @@ def search(
     return Page(items=hits[page * size : (page + 1) * size], page=page, pages=pages, total=total)
 
 
-def _rarity(session: Session, query: Query) -> dict[str, float]:
-    """Weigh each trigram of the query by how rare it is among all documents (bm25's inverse
-    document frequency): the documents holding it, counted alike on every database (through the
-    full-text index where there is one)."""
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    if uses_fts(session):
-        params = {f"g{i}": '"' + gram.replace('"', '""') + '"' for i, gram in enumerate(grams)}
-        counts = ", ".join(
-            f"(SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :g{i})"
-            for i in range(len(grams))
-        )
-        sql = f"SELECT (SELECT count(*) FROM {DOCUMENTS_TABLE}), {counts}"
-    else:
-        counts = ", ".join(
-            f"sum(CASE WHEN title LIKE :g{i} OR body LIKE :g{i} THEN 1 ELSE 0 END)"
-            for i in range(len(grams))
-        )
-        sql = f"SELECT count(*), {counts} FROM {DOCUMENTS_TABLE}"
-    row = session.execute(text(sql), params).one()
-    total = row[0]
-    return {
-        gram: math.log((total - (having or 0) + 0.5) / ((having or 0) + 0.5) + 1)
-        for gram, having in zip(grams, row[1:], strict=True)
-    }
+def _mode(session: Session, portable: bool | None) -> Literal["fts", "like"]:
+    return "fts" if not portable and uses_fts(session) else "like"
 
 
-def _relevance(grams: dict[str, float], title: str, body: str) -> float:
-    """Order documents that score the same, as bm25 would: rarer trigrams weigh more, titles
-    four times the rest, shorter documents first (`grams` maps each trigram to its weight).
+Document = tuple[str, int, str, str]  # kind, item id, folded title, folded body
 
-    Computed here from the candidates' own text, so SQLite and PostgreSQL agree on it.
-    """
-    relevance = 0.0
-    norm = 1.2 * (0.25 + 0.75 * (len(title) + len(body)) / 1000)
-    for gram, weight in grams.items():
-        tf = 4 * title.count(gram) + body.count(gram)
-        if tf:
-            relevance += weight * tf * 2.2 / (tf + norm)
-    return relevance
+
+def _documents(
+    session: Session, mode: Literal["fts", "like"], terms: list[_Term], now: datetime
+) -> list[Document]:
+    """Every visible document that holds one of `terms` somewhere."""
+    if not terms:
+        return []
+    source, params = _source(mode, terms)
+    params |= {"now": now, "published": ItemStatus.PUBLISHED.value}
+    statement = _statement(f"SELECT d.kind, d.item_id, d.title, d.body {source}")
+    return [tuple(row) for row in session.execute(statement, params)]  # type: ignore[misc]
+
+
+def _word_scores(documents: list[Document], group: list[_Term]) -> list[int]:
+    """What one query word earns in each document: the best of its terms."""
+    scorers = [_term_scorer(term) for term in group]
+    if not scorers:  # a mistyped word with nothing like it
+        return [0] * len(documents)
+    if len(scorers) == 1:
+        (scorer,) = scorers
+        return [scorer(title, body) for _kind, _id, title, body in documents]
+    return [max(s(title, body) for s in scorers) for _kind, _id, title, body in documents]
 
 
 def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | None) -> list[Hit]:
-    dialect = session.connection().dialect.name
-    if portable is None:
-        portable = dialect != "postgresql" and not uses_fts(session)
-    published = {"now": now, "published": ItemStatus.PUBLISHED.value}
-    if portable:
-        statement, params = _like_statement(query)
-        params |= published | {"limit": CANDIDATES * 10}
-    elif dialect == "postgresql":
-        return _scored(session, query, _trigram_candidates(session, query, published))
-    else:
-        statement, params = _statement(_fts_sql()), _fts_params(query, now)
-    return _scored(session, query, session.execute(statement, params).all())
+    """Rank the visible documents for `query` by the rules in the module's notes.
 
-
-def _trigram_candidates(
-    session: Session, query: Query, published: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL's candidates: the most similar documents by pg_trgm; if they are fewer than
-    CANDIDATES, then also the others that hold any of the query's trigrams (shortest first).
-
-    Our scoring accepts a word found in pieces spread over several of a document's words, where
-    word similarity, which looks at one stretch of text, can be as low as 0.15; a threshold that
-    low makes the index useless. So where few documents are similar, the rest are looked up the
-    way SQLite's index finds them, and a small city gets exactly SQLite's candidates.
+    Every document holding a query word is scored here, in Python, so the order is the same on
+    every database; the databases only find the documents, through their indexes.
     """
-    # `<%` holds where word_similarity reaches this threshold (for this transaction).
-    session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {MIN_SIMILARITY}"))
-    statement, params = _trigram_statement(query)
-    rows = list(session.execute(statement, params | published | {"limit": CANDIDATES}).all())
-    if len(rows) >= CANDIDATES:
-        return rows
-    seen = {(row[0], row[1]) for row in rows}
-    statement, params = _any_trigram_statement(query)
-    more = session.execute(statement, params | published | {"limit": CANDIDATES + len(rows)})
-    rows.extend(row for row in more if (row[0], row[1]) not in seen)
-    return rows[:CANDIDATES]
-
-
-def _any_trigram_statement(query: Query) -> tuple[Any, dict[str, Any]]:
-    grams = query.trigrams()
-    params: dict[str, Any] = {f"g{i}": f"%{gram}%" for i, gram in enumerate(grams)}
-    any_gram = " OR ".join(f"(d.title || d.body) LIKE :g{i}" for i in range(len(grams)))
-    sql = (
-        f"SELECT d.kind, d.item_id, d.title, d.body FROM {DOCUMENTS_TABLE} d "
-        f"WHERE ({any_gram}) AND {_visible_filter('d')} "
-        f"ORDER BY length(d.title) + length(d.body), d.kind, d.item_id LIMIT :limit"
-    )
-    return _statement(sql), params
-
-
-def _scored(session: Session, query: Query, candidates: Iterable[Any]) -> list[Hit]:
-    """Score the candidates in Python and rank them: most query words matched, best score, then
-    as bm25 would (see `_relevance`), then kind and id; the same on every database."""
-    rows = [(r[0], r[1], r[2] or "", r[3] or "") for r in candidates]
-    found = []
-    for kind, item_id, title, body in rows:
-        matched, score = _score(query, title, body)
-        if matched:
-            found.append((matched, score, kind, item_id, title, body))
-    if not found:
+    mode = _mode(session, portable)
+    words = query.words
+    documents = _documents(session, mode, [_Term(word) for word in words], now)
+    columns = [_word_scores(documents, [_Term(word)]) for word in words]
+    corrected: dict[int, list[_Term]] = {}
+    for i, word in enumerate(words):
+        if len(word) >= MIN_FUZZY and not any(columns[i]):  # found nowhere: a typo?
+            corrected[i] = [_Term(w, pct) for w, pct in search_words.corrections(session, word)]
+    more = [term for group in corrected.values() for term in group]
+    if more:
+        known = {(kind, item_id) for kind, item_id, _title, _body in documents}
+        added = [d for d in _documents(session, mode, more, now) if (d[0], d[1]) not in known]
+        documents += added
+        for i, column in enumerate(columns):
+            if i in corrected:
+                columns[i] = _word_scores(documents, corrected[i])
+            else:
+                column += _word_scores(added, [_Term(words[i])])
+    scored = []
+    for n, (kind, item_id, title, _body) in enumerate(documents):
+        each = [column[n] for column in columns]
+        total = sum(each)
+        if total:
+            matched = len(each) - each.count(0)
+            scored.append((-matched, -total, len(title), kind, item_id))
+    if not scored:
         return []
-    grams = _rarity(session, query)
-    ranked = sorted(
-        (-matched, -score, -_relevance(grams, title, body), kind, item_id)
-        for matched, score, kind, item_id, title, body in found
-    )
-    best = -ranked[0][1]
-    return [
-        Hit(kind, item_id, -score)
-        for _m, score, _r, kind, item_id in ranked[:MAX_RESULTS]
-        if -score >= RELATIVE_CUTOFF * best
+    # A document that lacks some of the query's words counts only its share of them here.
+    best = max(matched * total for matched, total, *_rest in scored)
+    kept = sorted(row for row in scored if row[0] * row[1] >= RELATIVE_CUTOFF * best)
+    return [Hit(kind, item_id, -total / SCORE_SCALE) for _m, total, _l, kind, item_id in kept][
+        :MAX_RESULTS
     ]
 
 
 def query_plan(session: Session, query: str, *, now: datetime) -> list[str]:
     """Return SQLite's plan for the full-text search of `query`, one line per step."""
-    statement = _statement(f"EXPLAIN QUERY PLAN {_fts_sql()}")
-    rows = session.execute(statement, _fts_params(prepare(query), now)).all()
-    return [str(row[-1]) for row in rows]
+    source, params = _source("fts", [_Term(word) for word in prepare(query).words])
+    params |= {"now": now, "published": ItemStatus.PUBLISHED.value}
+    statement = _statement(f"EXPLAIN QUERY PLAN SELECT d.kind, d.item_id, d.title, d.body {source}")
+    return [str(row[-1]) for row in session.execute(statement, params)]
 
 
 def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:

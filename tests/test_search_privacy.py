@@ -63,24 +63,24 @@ def test_a_search_is_answered_and_forgotten(app: App, locale: str, query: str) -
 @pytest.mark.parametrize("locale", ["de", "uk", "ar", "fa"])
 def test_paging_keeps_the_query_only_until_the_next_other_step(app: App, locale: str) -> None:
     dialog = speaker(app, locale)
-    before = times_stored(app, "Lautern")
-    dialog.say("Lautern")
+    before = times_stored(app, "Kaiserslautern")
+    dialog.say("Kaiserslautern")
     first = results(dialog)
     assert len(first) == 5, "several pages"
-    assert times_stored(app, "Lautern") == before + 1, "kept for the pager"
+    assert times_stored(app, "Kaiserslautern") == before + 1, "kept for the pager"
     dialog.tap("▶")
     assert results(dialog) and not set(results(dialog)) & set(first)
-    assert "Lautern" not in my_data(dialog), "/mydata ends the paging and does not show it"
-    assert times_stored(app, "Lautern") == before
-    dialog.say("Lautern")
+    assert "Kaiserslautern" not in my_data(dialog), "/mydata ends the paging and does not show it"
+    assert times_stored(app, "Kaiserslautern") == before
+    dialog.say("Kaiserslautern")
     dialog.say("/menu")
-    assert times_stored(app, "Lautern") == before, "leaving the results forgets the query"
+    assert times_stored(app, "Kaiserslautern") == before, "leaving the results forgets the query"
 
 
 def test_a_query_kept_for_paging_is_gone_after_a_day(app: App, clock: FakeClock) -> None:
     dialog = speaker(app, "de")
-    before = times_stored(app, "Lautern")
-    dialog.say("Lautern")
+    before = times_stored(app, "Kaiserslautern")
+    dialog.say("Kaiserslautern")
     pager = dialog.button("▶")
     clock.advance(timedelta(hours=23))
     dialog.press(pager)
@@ -88,17 +88,17 @@ def test_a_query_kept_for_paging_is_gone_after_a_day(app: App, clock: FakeClock)
     clock.advance(timedelta(hours=1, seconds=1))
     dialog.press(dialog.button("◀"))
     assert not results(dialog), "a day after the search the pager is stale"
-    assert times_stored(app, "Lautern") == before
+    assert times_stored(app, "Kaiserslautern") == before
 
 
 def test_the_nightly_retention_forgets_queries_kept_for_paging(app: App, clock: FakeClock) -> None:
     dialog = speaker(app, "uk")
-    before = times_stored(app, "Lautern")
-    dialog.say("Lautern")
-    assert times_stored(app, "Lautern") == before + 1
+    before = times_stored(app, "Kaiserslautern")
+    dialog.say("Kaiserslautern")
+    assert times_stored(app, "Kaiserslautern") == before + 1
     jobs = Jobs(conversation=app.conversation, settings=app.settings, clock=clock)
     assert jobs.retention()["searches"] == 1
-    assert times_stored(app, "Lautern") == before, "nobody came back, and still it is gone"
+    assert times_stored(app, "Kaiserslautern") == before, "nobody came back, and still it is gone"
     dialog.press("srch:1:1")
     assert not results(dialog), "the pager of a forgotten search is stale"
     assert jobs.retention()["searches"] == 0

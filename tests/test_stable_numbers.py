@@ -27,7 +27,7 @@ def pages_of(dialog: Dialog) -> int:
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("opening", ["Lautern", "/events"])
+@pytest.mark.parametrize("opening", ["Kaiserslautern", "/events"])
 def test_next_and_previous_keep_their_numbers_on_every_page(
     app: App, locale: str, opening: str
 ) -> None:
