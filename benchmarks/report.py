@@ -410,6 +410,17 @@ def search_section(r: dict[str, Any]) -> list[str]:
         for name, label in databases
     )
     lines.append(f"Index build ({built}).")
+    if all("precision_at_5" in r[name] for name, _label in databases):
+        judged = "; ".join(
+            f"{label}: best result first for {r[name]['best_first']} of {r['queries']}, precision "
+            f"at 5 {r[name]['precision_at_5']:.3f}, {r[name]['without_wrong']} queries without a "
+            "wrong answer in their first five"
+            for name, label in databases
+        )
+        lines.append(
+            "How right the answers are, over the demo city alone (the table's expectations; "
+            f"tests/test_search_table.py holds precision at 5 to at least 0.9): {judged}."
+        )
     lines.append(
         "Every document that holds a query word is scored, so the slowest queries are words that "
         'thousands of the generated offers contain ("Senioren", "Kinder", "Kleiderkammer", '

@@ -45,7 +45,7 @@ from bot.config import load_settings  # noqa: E402
 from db.engine import session_scope  # noqa: E402
 from db.models import ItemStatus, Offer, OfferTranslation  # noqa: E402
 from db.search import reindex_all, search  # noqa: E402
-from tests.search_queries import CASES  # noqa: E402
+from tests.search_queries import CASES, precision_at_5  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 RESULTS = ROOT / "benchmarks" / "search-results.json"
@@ -82,12 +82,15 @@ TOPICS = (
 )
 
 
-def build(url: str, offers: int) -> App:
+def build(url: str, offers: int, *, demo_loaded: bool = False) -> App:
     """Create the database at `url` with the demo city and `offers` generated offers."""
     settings = load_settings(_env_file=None, database_url=url, telegram_bot_token=None)
     app = App(settings, clock=FakeClock(NOW))
-    app.migrate()
-    app.load_demo(only_if_empty=True)
+    if not demo_loaded:
+        app.migrate()
+        app.load_demo(only_if_empty=True)
+    if not offers:
+        return app
     rng = random.Random(2026)
     rows = []
     for n in range(offers):
@@ -172,9 +175,34 @@ def measure(app: App, repeat: int) -> dict[str, Any]:
     }
 
 
+def quality(app: App) -> dict[str, Any]:
+    """How right the table's answers are over the demo city alone: best first, precision at 5."""
+    scores, best_first = [], 0
+    for case in CASES:
+        with session_scope(app.engine) as session:
+            page = search(session, case.query, now=NOW, size=5)
+        found = [f"{hit.kind[0]}:{hit.id}" for hit in page.items]
+        best_first += (found[0] if found else None) in (case.best or (None,))
+        scores.append(precision_at_5(case, found))
+    return {
+        "best_first": best_first,
+        "precision_at_5": sum(scores) / len(scores),
+        "without_wrong": sum(score == 1.0 for score in scores),
+    }
+
+
 def run_one(url: str, offers: int, repeat: int, label: str) -> dict[str, Any]:
     start = time.perf_counter()
-    app = build(url, offers)
+    demo = build(url, 0)
+    try:
+        judged = quality(demo)
+    finally:
+        demo.close()
+    print(
+        f"{label}: demo city, best result first for {judged['best_first']} of {len(CASES)}, "
+        f"precision at 5 {judged['precision_at_5']:.3f}"
+    )
+    app = build(url, offers, demo_loaded=True)
     try:
         built = time.perf_counter() - start
         with session_scope(app.engine) as session:
@@ -187,7 +215,7 @@ def run_one(url: str, offers: int, repeat: int, label: str) -> dict[str, Any]:
         figures = measure(app, repeat)
     finally:
         app.close()
-    return {"build_s": built, "index_s": indexed, "documents": documents} | figures
+    return {"build_s": built, "index_s": indexed, "documents": documents, **judged} | figures
 
 
 @contextmanager

@@ -29,6 +29,13 @@ class Case:
         return frozenset(self.best) | frozenset(self.right)
 
 
+def precision_at_5(case: Case, found: list[str]) -> float:
+    """The share of the first five results that are right answers (1 for a rightly empty list)."""
+    if not found:
+        return 0.0 if case.answers else 1.0
+    return sum(item in case.answers for item in found[:5]) / len(found[:5])
+
+
 CASES: tuple[Case, ...] = (
     # German: words of titles, places, compounds, umlauts typed as ae/oe/ue or left out, ß as ss
     Case("de", "Konigstrasse", ("e:1",), KOENIGSTRASSE),

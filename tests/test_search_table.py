@@ -19,7 +19,7 @@ from bot.config import load_settings
 from db.engine import session_scope
 from db.search import search
 from tests.conftest import START
-from tests.search_queries import CASES, Case
+from tests.search_queries import CASES, precision_at_5
 from tests.test_search import add_offers
 
 pytestmark = pytest.mark.both_databases
@@ -31,13 +31,6 @@ def top_five(app: App, query: str) -> list[str]:
     with session_scope(app.engine) as session:
         page = search(session, query, now=START, size=5)
     return [f"{hit.kind[0]}:{hit.id}" for hit in page.items]
-
-
-def precision(case: Case, found: list[str]) -> float:
-    """The share of the first five results that are right answers (1 for a rightly empty list)."""
-    if not found:
-        return 0.0 if case.answers else 1.0
-    return sum(item in case.answers for item in found) / len(found)
 
 
 def test_the_table_has_fifty_queries_in_seven_languages() -> None:
@@ -53,7 +46,7 @@ def test_every_query_finds_its_best_result_first(app: App, database: str) -> Non
         found = top_five(app, case.query)
         if (found[0] if found else None) not in (case.best or (None,)):
             wrong[case.query] = found
-        scores.append(precision(case, found))
+        scores.append(precision_at_5(case, found))
     mean = sum(scores) / len(scores)
     perfect = sum(score == 1.0 for score in scores)
     print(
