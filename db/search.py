@@ -13,9 +13,10 @@ Ranking, the same on every database:
 - A query word found in no document is taken for a typo: it is replaced by the most similar
   words of the vocabulary, each worth its similarity. A word found somewhere is never
   corrected, so an exact match always beats a near one.
-- Documents with more of the query's words come first, then higher scores, then shorter titles,
-  then kind and id. Those below half the best (counting only their share of the query's words)
-  are dropped.
+- Documents with more of the query's words come first; among those, the ones the reader can
+  read in their language (written in it, or translated into it), then higher scores, then
+  shorter titles, then kind and id. Those below half the best (counting only their share of
+  the query's words) are dropped.
 
 The databases only find the documents that hold a query word: SQLite through an FTS5 table
 with the trigram tokenizer (migration 0004, kept in step by triggers), PostgreSQL through a GIN
@@ -506,15 +507,21 @@ def search(
     now: datetime,
     page: int = 0,
     size: int = 5,
+    locale: str | None = None,
     portable: bool | None = None,
 ) -> Page[Hit]:
-    """Find published offers and upcoming published events for `query`, best matches first.
+    """Find published offers and upcoming published events for `query`, best matches first,
+    those in the reader's `locale` before others that match as many of the query's words.
 
     `portable` forces the LIKE search (True) or the full-text index (False); by default the
     index is used where it exists.
     """
     prepared = prepare(query)
-    hits = _ranked(session, prepared, now=now, portable=portable) if prepared.words else []
+    hits = (
+        _ranked(session, prepared, now=now, portable=portable, locale=locale)
+        if prepared.words
+        else []
+    )
     total = len(hits)
     pages = max(1, -(-total // size))
     page = min(max(page, 0), pages - 1)
@@ -551,7 +558,30 @@ def _word_scores(documents: list[Document], group: list[_Term]) -> list[int]:
     return [max(s(title, body) for s in scorers) for _kind, _id, title, body in documents]
 
 
-def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | None) -> list[Hit]:
+def _readable(session: Session, locale: str, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The items among `keys` written in `locale` or translated into it."""
+    found: set[tuple[str, int]] = set()
+    for kind, model, translation, owner in (
+        ("offer", Offer, OfferTranslation, OfferTranslation.offer_id),
+        ("event", Event, EventTranslation, EventTranslation.event_id),
+    ):
+        ids = [item_id for k, item_id in keys if k == kind]
+        if not ids:
+            continue
+        written = select(model.id).where(model.id.in_(ids), model.locale == locale)
+        translated = select(owner).where(owner.in_(ids), translation.locale == locale)
+        found.update((kind, item_id) for (item_id,) in session.execute(written.union(translated)))
+    return found
+
+
+def _ranked(
+    session: Session,
+    query: Query,
+    *,
+    now: datetime,
+    portable: bool | None,
+    locale: str | None = None,
+) -> list[Hit]:
     """Rank the visible documents for `query` by the rules in the module's notes.
 
     Every document holding a query word is scored here, in Python, so the order is the same on
@@ -586,7 +616,9 @@ def _ranked(session: Session, query: Query, *, now: datetime, portable: bool | N
         return []
     # A document that lacks some of the query's words counts only its share of them here.
     best = max(matched * total for matched, total, *_rest in scored)
-    kept = sorted(row for row in scored if row[0] * row[1] >= RELATIVE_CUTOFF * best)
+    kept = [row for row in scored if row[0] * row[1] >= RELATIVE_CUTOFF * best]
+    readable = _readable(session, locale, [(r[3], r[4]) for r in kept]) if locale else set()
+    kept.sort(key=lambda r: (r[0], (r[3], r[4]) not in readable, *r[1:]))
     return [Hit(kind, item_id, -total / SCORE_SCALE) for _m, total, _l, kind, item_id in kept][
         :MAX_RESULTS
     ]

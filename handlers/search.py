@@ -62,7 +62,7 @@ def run_search(ctx: Context, text: str) -> list[Reply]:
         )
         return [main_menu(ctx, message)]
     number = _next_search_number(ctx)
-    found = search(ctx.session, text, now=ctx.now, page=0, size=PAGE_SIZE)
+    found = search(ctx.session, text, now=ctx.now, page=0, size=PAGE_SIZE, locale=ctx.t.locale)
     if found.pages > 1:
         # Paging needs the query: kept for a day at most, and forgotten at the first step
         # that is not paging (`forget_search`) or by the nightly retention.
@@ -118,7 +118,7 @@ def results_page(ctx: Context, number: int, page: int) -> list[Reply]:
     if query is None:
         ctx.state.data = {k: v for k, v in ctx.state.data.items() if k != "search"}
         return router.call(ctx, "stale")
-    found = search(ctx.session, query, now=ctx.now, page=page, size=PAGE_SIZE)
+    found = search(ctx.session, query, now=ctx.now, page=page, size=PAGE_SIZE, locale=ctx.t.locale)
     return _results(ctx, query, found, number)
 
 

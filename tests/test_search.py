@@ -337,3 +337,42 @@ def test_ten_thousand_offers_use_the_full_text_index(app: App, clock: FakeClock)
         found = search(session, "Senioren Handi", now=now)
         assert (found.items[0].kind, found.items[0].id) == ("offer", 11)
         assert search(session, "Kleiderkamer", now=now).total > 5
+
+
+@pytest.mark.parametrize("locale", ["uk", "fa"])
+def test_results_in_the_readers_language_come_first(
+    app: App, clock: FakeClock, locale: str
+) -> None:
+    """Of two offers that match alike, the one translated into the reader's language is first;
+    a reader of the original's language keeps the usual order."""
+    with session_scope(app.engine) as session:
+        untranslated = Offer(
+            organisation_id=1,
+            category_id=1,
+            title="Gartenpate Stiftsplatz",
+            status=ItemStatus.PUBLISHED,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        translated = Offer(
+            organisation_id=1,
+            category_id=1,
+            title="Gartenpatin Stiftsplatz",
+            status=ItemStatus.PUBLISHED,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        session.add_all([untranslated, translated])
+        session.flush()
+        session.add(
+            OfferTranslation(
+                offer_id=translated.id, locale=locale, title="Stiftsplatz: garden (translated)"
+            )
+        )
+        ids = f"o:{untranslated.id}", f"o:{translated.id}"
+    reader = speaker(app, locale)
+    reader.say("Stiftsplatz")
+    assert results(reader)[:2] == [ids[1], ids[0]]
+    german = speaker(app, "de")
+    german.say("Stiftsplatz")
+    assert results(german)[:2] == [ids[0], ids[1]]
