@@ -115,7 +115,7 @@ class TelegramTransport:
         chat_rate: float = 1.0,
         chat_burst: int = 4,
         reply_retries: int = 3,
-        overall_rate: float = 30.0,
+        overall_rate: float | None = None,
         max_backlog: int = 1000,
         stop_drain_seconds: float = 20.0,
     ) -> None:
@@ -129,7 +129,7 @@ class TelegramTransport:
         self._pacer = ChatPacer(rate=chat_rate, burst=chat_burst)
         # PTB's limit for the whole bot, in messages a second; 0 turns it off (for a caller that
         # paces every message itself, such as a test on a virtual clock).
-        self.overall_rate = overall_rate
+        self.overall_rate = settings.telegram_rate if overall_rate is None else overall_rate
         self._application: Application | None = None
         # Updates taken and not yet finished, by chat; fetching pauses at `max_backlog`.
         self._chats: ChatQueues[Update | Left] = ChatQueues(self._handle, bound=max_backlog)
