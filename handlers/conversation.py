@@ -43,7 +43,7 @@ from db.engine import session_scope
 from db.inbox import finish, settle, was_handled
 from db.models import ConversationState, OutboxMessage, User
 from db.outbox import drop_pending_for_user, mark_dropped, mark_sent_many
-from db.queries import get_or_create_user, get_state
+from db.queries import get_state, touch_user, user_and_state
 from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
@@ -372,14 +372,19 @@ class Conversation:
                 ):
                     return []  # handled before a restart; the transport sends its kept answer
                 now = self.clock.now()
-                user, _created = get_or_create_user(
+                found, state = user_and_state(
+                    session, transport=incoming.transport, external_id=incoming.user_key
+                )
+                user, _created = touch_user(
                     session,
+                    found,
                     transport=incoming.transport,
                     external_id=incoming.user_key,
                     now=now,
-                    language_hint=incoming.locale_hint,
+                    hint=incoming.locale_hint,
                 )
-                state = get_state(session, user=user, now=now)
+                if state is None:
+                    state = get_state(session, user=user, now=now)
                 chosen = state.data.get("flow", {}).get("locale") if state.flow else None
                 locale = negotiate_locale(
                     user.locale,
@@ -402,7 +407,9 @@ class Conversation:
                 if not ctx.user_deleted:
                     forget_search(ctx)
                     self._remember_menu(ctx, replies)
-                    state.updated_at = now
+                    # No write at all when the update changed nothing of the state.
+                    if state in session.new or session.is_modified(state):
+                        state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)
                 answer = [self._finish(reply, ctx.t) for reply in replies]
                 if incoming.update_id is not None:

@@ -76,6 +76,9 @@ MAX_MESSAGE_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_COMMAND_DESCRIPTION = 256
 
+# Connections to the Bot API for everything but getUpdates (which has one of its own).
+HTTP_CONNECTIONS = 16
+
 # Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 
@@ -212,6 +215,10 @@ class TelegramTransport:
             .updater(None)
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
+            # Performance: httpx looks through every pooled connection on each request, so
+            # PTB's default of 256 cost a fifth of the process's time in a burst
+            # (benchmarks/RESULTS.md, "Profile"); 16 carry the delivery window and the answers.
+            .connection_pool_size(HTTP_CONNECTIONS)
             .build()
         )
         self._register_handlers(application)
@@ -542,15 +549,17 @@ class TelegramTransport:
             can_edit=editable is not None,
             **_profile(user),
         )
+        # Always stop the button's spinning clock, whatever the core does: at once, while the
+        # core works, so the answer waits for one round trip to the Bot API less.
+        acknowledging = asyncio.ensure_future(self._acknowledge(query))
         try:
             replies = await self._ask_core(incoming)
+            chat_id = where.chat.id if where is not None else user.id
+            await self._render(
+                context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
+            )
         finally:
-            # Always stop the button's spinning clock, whatever the core did.
-            await self._acknowledge(query)
-        chat_id = where.chat.id if where is not None else user.id
-        await self._render(
-            context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
-        )
+            await acknowledging
 
     async def _ask_core(self, incoming: Incoming) -> list[Reply]:
         """Return the core's replies; if the core itself fails, an apology instead."""
