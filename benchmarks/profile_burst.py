@@ -106,6 +106,14 @@ async def profile(folder: Path, raw: Path) -> dict[str, Any]:
     return {"rate": burst.rate, "unanswered": burst.unanswered}
 
 
+async def run(top: int = 25) -> dict[str, Any]:
+    """Profile one burst; return the rate while sampled and the top entries."""
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        raw = Path(tmp) / "stacks.txt"
+        figures = await profile(Path(tmp), raw)
+        return figures | top_entries(raw, top)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_burst")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
