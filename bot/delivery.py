@@ -176,15 +176,7 @@ class DeliveryWorker:
         """Render a claim in one trip to the database, then send it through the window."""
         rendered = await self.conversation.run_db(self.conversation.render_notices, ids)
         for message_id, notice in zip(ids, rendered, strict=True):
-            if self._stopped:
-                # The rest stay claimed until the holder of the delivery lock puts them
-                # back: this process when it stops, or the next one when it takes over.
-                return
-            if self.pacer.paused and not paused:
-                # A limit began: the rest go back in the queue to wait it out, where the
-                # admins' notice of it can pass them. What is in flight finishes first.
-                await self._settle()
-                await self._record(self.release_claims)
+            if not await self._may_go_on(paused):
                 return
             if isinstance(notice, OperationalError):
                 # The database is away (locked, read-only), not the message at fault: it goes
@@ -202,11 +194,30 @@ class DeliveryWorker:
             earlier = self._in_flight.get(notice.user_key)
             if earlier is not None:
                 await asyncio.wait([earlier])
+            # What went out meanwhile may have met a limit, or the worker was told to stop.
+            if not await self._may_go_on(paused, holding_slot=True):
+                return
             await self.pacer.wait(through_pause=paused)
             task = asyncio.create_task(self._send(message_id, notice))
             self._in_flight[notice.user_key] = task
             self._tasks.add(task)
             task.add_done_callback(partial(self._sent_off, notice.user_key))
+
+    async def _may_go_on(self, paused: bool, *, holding_slot: bool = False) -> bool:
+        """Return whether the next claimed message may be sent; if not, leave it claimed, or
+        put the claims back in the queue when a limit began."""
+        if not self._stopped and not (self.pacer.paused and not paused):
+            return True
+        if holding_slot:
+            self._slots.release()
+        if not self._stopped:
+            # A limit began: the rest go back in the queue to wait it out, where the admins'
+            # notice of it can pass them. What is in flight finishes first.
+            await self._settle()
+            await self._record(self.release_claims)
+        # Stopped: the rest stay claimed until the holder of the delivery lock puts them back,
+        # this process when it stops, or the next one when it takes over.
+        return False
 
     def _sent_off(self, user_key: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
