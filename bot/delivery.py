@@ -133,7 +133,7 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish the message in hand and send nothing more."""
+        """Finish the messages in flight and send nothing more."""
         self._stopped = True
         self._wake.set()
 
