@@ -195,6 +195,14 @@ def _verdict(results: dict[str, Any]) -> list[str]:
             f"message after another, {fmt(b.get('ptb_sequential'))}/s in the same run. The "
             "target of 1,000/s is " + ("met." if r["rate"] >= 1000 else "**not** met.")
         )
+        if r["lost"] or b["paced"]["lost"]:
+            lines.append(
+                "  The recipients counted as lost are those the announcement had not reached "
+                "when the benchmark stopped waiting (recipients / 50 + 60 seconds) and stopped "
+                "the bot: at this run's pace it needed longer. Across kills, the crash tests "
+                "(tests/chaos/test_kill_during_announcement.py, test_delivery_takeover.py) "
+                "assert that nothing is lost and nothing beyond the window arrives twice."
+            )
     if f:
         lines += [
             "- Where the rest goes (the profile below, shares of all samples): the Bot API "
@@ -209,6 +217,18 @@ def _verdict(results: dict[str, Any]) -> list[str]:
             "inbox and the state in place of the ORM, and one transaction for the writes of "
             "several concurrent updates (group commit).",
         ]
+    missing = [part for part in ("startup", "scheduler", "jobs") if part not in results]
+    if missing:
+        lines.append(
+            f"- Not run this time: {', '.join(missing)}; their last figures are in this "
+            "file's history (git log benchmarks/RESULTS.md)."
+        )
+    if "scheduler" in results and "startup" in results:
+        lines.append(
+            "- Start-up, idle memory and tick times were measured in this loaded run; the code "
+            "they time (migration check, first poll, the scheduler's queries) did not change, "
+            "so a difference from earlier runs is the machine's load."
+        )
     lines += [
         "",
         "Not built in this round: urgent announcements through Telegram's paid broadcasts "
