@@ -1,6 +1,5 @@
 """Where the time goes: py-spy samples the real `engagebot run` process during the update burst.
-
-    python -m benchmarks.profile_burst [--out FILE] [--raw FILE] [--top 25]
+Run on its own: `python -m benchmarks.profile_burst [--out FILE] [--raw FILE] [--top 25]`.
 
 Set-up:
 
