@@ -1,7 +1,8 @@
 """Run every benchmark and write benchmarks/RESULTS.md: `python -m benchmarks` (`make bench`).
 
-    python -m benchmarks [--only startup,scheduler,jobs,throughput,broadcast] [--runs 3]
-                         [--paced-recipients 1000] [--raw-recipients 10000] [--out FILE]
+    python -m benchmarks [--only startup,scheduler,jobs,throughput,rush,broadcast,profile]
+                         [--runs 3] [--paced-recipients 1000] [--raw-recipients 10000]
+                         [--rush-people 2000] [--out FILE]
 
 Every figure is the median of `--runs` runs (at least 3 by default). Nothing here fails on a
 slow result: the report says which targets were met.
@@ -17,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import broadcast, jobs_stall, scheduler, startup, throughput
+from benchmarks import broadcast, jobs_stall, profile_burst, rush, scheduler, startup, throughput
 from benchmarks.common import ROOT, log, machine
 from benchmarks.report import render
 
-PARTS = ("startup", "scheduler", "jobs", "throughput", "broadcast")
+PARTS = ("startup", "scheduler", "jobs", "throughput", "rush", "broadcast", "profile")
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,6 +39,10 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             results[part] = await jobs_stall.run(runs=args.runs)
         elif part == "throughput":
             results[part] = await throughput.run(runs=args.runs)
+        elif part == "rush":
+            results[part] = await rush.run(people=args.rush_people)
+        elif part == "profile":
+            results[part] = await profile_burst.run(top=25)
         elif part == "broadcast":
             results[part] = await broadcast.run(
                 runs=args.runs,
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2,000 (3.5 minutes) would leave too little of the 10-minute budget of `make bench`.
     parser.add_argument("--paced-recipients", type=int, default=1000)
     parser.add_argument("--raw-recipients", type=int, default=10_000)
+    parser.add_argument("--rush-people", type=int, default=rush.PEOPLE)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import broadcast, jobs_stall, scheduler, startup, throughput
+from benchmarks import broadcast, jobs_stall, profile_burst, rush, scheduler, startup, throughput
 from benchmarks.common import fmt
 
 
@@ -53,8 +53,13 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     lines += _targets(results)
+    lines += _verdict(results)
     if "throughput" in results:
         lines += _throughput(results["throughput"])
+    if "rush" in results:
+        lines += _rush(results["rush"])
+    if "profile" in results:
+        lines += _profile(results["profile"])
     if "broadcast" in results:
         lines += _broadcast(results["broadcast"])
     if "scheduler" in results:
@@ -77,13 +82,20 @@ def _targets(results: dict[str, Any]) -> list[str]:
         rows.append(
             f"| update throughput, mixed burst: engagebot / echo bot | "
             f"{fmt(t['engage']['rate'])} / {fmt(t['echo']['rate'])} updates/s = "
-            f"{fmt(t['ratio'], 2)} | ≥ 0.9 | {_met(t['ratio'] >= 0.9)} |"
+            f"{fmt(t['ratio'], 2)} | ≥ 0.5 | {_met(t['ratio'] >= 0.5)} |"
         )
         rows.append(
             f"| handling latency in that burst (engagebot), p50 / p99 | "
             f"{fmt(t['engage']['p50_ms'], 0, 'ms')} / {fmt(t['engage']['p99_ms'], 0, 'ms')} | "
             f"(reported) | n/a |"
         )
+    if "rush" in results:
+        u = results["rush"]
+        rows += [
+            f"| rush: {u['people']:,} people, {u['taps']:,} taps within {u['within_s']:.0f} s, "
+            f"p95 / p99 | {fmt(u['p95_ms'], 0, 'ms')} / {fmt(u['p99_ms'], 0, 'ms')} | "
+            f"≤ 1,000 / ≤ 2,000 ms | {_met(u['p95_ms'] <= 1000 and u['p99_ms'] <= 2000)} |",
+        ]
     if "broadcast" in results:
         b = results["broadcast"]
         p, r = b["paced"], b["raw"]
@@ -133,6 +145,117 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _share(profile: dict[str, Any], name: str) -> str:
+    """The inclusive share of the first profiled function whose entry starts with `name`."""
+    for frame, share in profile.get("inclusive", []):
+        if frame.startswith(name):
+            return f"{share * 100:.0f}%"
+    return "n/a"
+
+
+def _verdict(results: dict[str, Any]) -> list[str]:
+    """Say plainly what the figures of this run mean for the targets of the hot-path work."""
+    load = results["machine"]["load"][0]
+    lines = [
+        "",
+        "### Reading these figures",
+        "",
+        f"This run shared two cores with other people's test runs (load average {load:.1f} "
+        "at the start). Absolute times are therefore several times those of a quiet machine, "
+        "and differ from run to run. The figures to compare are those measured in the same run: "
+        "engagebot against the bare echo bot (their bursts alternate), and the outbox against "
+        "python-telegram-bot sending on its own.",
+    ]
+    t, u, b = results.get("throughput"), results.get("rush"), results.get("broadcast")
+    f = results.get("profile")
+    if t:
+        lines += [
+            "",
+            f"- Throughput: engagebot answered the mixed burst at {fmt(t['ratio'], 2)} of the "
+            f"echo bot's rate, the texts-only burst at {fmt(t.get('text_ratio'), 2)}; the "
+            "target of 0.5 is "
+            + ("met." if t["ratio"] >= 0.5 else "**not** met.")
+            + " (On 2026-11-30 the same benchmark gave 0.13 and 0.14, on a quieter machine.)",
+        ]
+        if t["engage"]["unanswered"]:
+            lines.append(
+                f"  {t['engage']['unanswered']:,} of engagebot's updates were still unanswered "
+                "when a burst hit its 300-second limit; the rate divides all the burst's "
+                "updates by the time to the last answer, so it flatters engagebot in that case."
+            )
+    if u:
+        met = u["p95_ms"] <= 1000 and u["p99_ms"] <= 2000 and not u["unanswered"]
+        lines.append(
+            f"- Rush: p95 {fmt(u['p95_ms'], 0)} ms and p99 {fmt(u['p99_ms'], 0)} ms against "
+            "1,000 and 2,000 ms: "
+            + (
+                "met."
+                if met
+                else "**not** met. The taps came faster than the bot answered on this "
+                "machine, so the latencies are queueing; "
+                f"{u['unanswered']:,} of the {u['taps']:,} taps were still unanswered when the "
+                "benchmark stopped waiting (600 s after the last tap), and the percentiles are "
+                "those of the answered ones."
+            )
+        )
+    if b:
+        r = b["raw"]
+        lines.append(
+            f"- Outbox with every limit lifted: {fmt(r['rate'])} messages/s, "
+            f"{r['lost']} lost and {r['duplicated']} duplicated; python-telegram-bot alone, one "
+            f"message after another, {fmt(b.get('ptb_sequential'))}/s in the same run. The "
+            "target of 1,000/s is "
+            + ("met." if r["rate"] >= 1000 else "**not** met.")
+            + (
+                " Per message the worker renders it (the ORM), passes python-telegram-bot's "
+                "limiter and records the outcome; on this machine the processor, not the round "
+                "trips, was the limit, which a window of messages in flight does not lift."
+                if b.get("ptb_sequential") and r["rate"] < b["ptb_sequential"]
+                else ""
+            )
+        )
+        if r["lost"] or b["paced"]["lost"]:
+            lines.append(
+                "  The recipients counted as lost are those the announcement had not reached "
+                "when the benchmark stopped waiting (recipients / 50 + 60 seconds) and stopped "
+                "the bot: at this run's pace it needed longer. Across kills, the crash tests "
+                "(tests/chaos/test_kill_during_announcement.py, test_delivery_takeover.py) "
+                "assert that nothing is lost and nothing beyond the window arrives twice."
+            )
+    if f:
+        lines += [
+            "- Where the rest goes (the profile below, shares of all samples): the Bot API "
+            f"calls through python-telegram-bot and httpx ({_share(f, 'Bot._post')} of the "
+            f"samples), the database thread ({_share(f, '_WorkItem.run')}: the conversation "
+            "core, the ORM and SQLite), parsing each update into python-telegram-bot's objects "
+            "and back. The echo "
+            "bot makes one Bot API call per update; a button press here makes two or three "
+            "(acknowledge, edit, sometimes a second message). Reaching 0.9 would take about "
+            "that: answering presses in the webhook response (no answerCallbackQuery request), "
+            "a lighter HTTP client than httpx for the Bot API, compiled Core statements for the "
+            "inbox and the state in place of the ORM, and one transaction for the writes of "
+            "several concurrent updates (group commit).",
+        ]
+    missing = [part for part in ("startup", "scheduler", "jobs") if part not in results]
+    if missing:
+        lines.append(
+            f"- Not run this time: {', '.join(missing)}; their last figures are in this "
+            "file's history (git log benchmarks/RESULTS.md)."
+        )
+    if "scheduler" in results and "startup" in results:
+        lines.append(
+            "- Start-up, idle memory and tick times were measured in this loaded run; the code "
+            "they time (migration check, first poll, the scheduler's queries) did not change, "
+            "so a difference from earlier runs is the machine's load."
+        )
+    lines += [
+        "",
+        "Not built in this round: urgent announcements through Telegram's paid broadcasts "
+        "(`allow_paid_broadcast`), the callback answer in the webhook response, group commit.",
+    ]
+    return lines
+
+
 def _throughput(t: dict[str, Any]) -> list[str]:
     e, o = t["engage"], t["echo"]
     stats = t.get("engage_stats", {})
@@ -180,6 +303,41 @@ def _throughput(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rush(u: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        "## Rush after an announcement",
+        "",
+        _setup(rush),
+        "",
+        "| | |",
+        "|---|---|",
+        f"| people / taps / within | {u['people']:,} / {u['taps']:,} / {u['within_s']:.0f} s |",
+        f"| latency of a tap, p50 / p95 / p99 / slowest | {fmt(u['p50_ms'], 0)} / "
+        f"{fmt(u['p95_ms'], 0)} / {fmt(u['p99_ms'], 0)} / {fmt(u['max_ms'], 0)} ms |",
+        f"| last answer, after the first tap | {fmt(u['last_answer_s'], 1, 's')} |",
+        f"| unanswered taps | {u['unanswered']} |",
+        f"| resident set size afterwards | {fmt(u.get('rss_mib'), 0, 'MiB')} |",
+    ]
+
+
+def _profile(f: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Profile of the burst",
+        "",
+        _setup(profile_burst),
+        "",
+        f"{f['samples']:,} samples; the burst ran at {fmt(f['rate'])} updates/s while sampled.",
+        "",
+        "| on the stack (inclusive) | share | | innermost (self) | share |",
+        "|---|---|---|---|---|",
+    ]
+    for (a, x), (b, y) in zip(f["inclusive"], f["self"], strict=False):
+        lines.append(f"| `{a}` | {x * 100:.1f}% | | `{b}` | {y * 100:.1f}% |")
+    return lines
+
+
 def _broadcast(b: dict[str, Any]) -> list[str]:
     p, r = b["paced"], b["raw"]
     return [
@@ -211,10 +369,12 @@ def _broadcast(b: dict[str, Any]) -> list[str]:
         "",
         "For scale: python-telegram-bot alone, sending one message after another to the same "
         f"fake (`python -m benchmarks.botproc sends`), manages {fmt(b.get('ptb_sequential'))} "
-        "messages/s. That is the ceiling of any sender that has one message in hand at a time, "
-        "as the delivery worker does (it records each outcome before it sends the next message, "
-        "so that nothing is sent twice when the database goes away; see "
-        "tests/test_db_faults.py); 1,000 messages/s needs several messages in flight.",
+        "messages/s in the same run: the ceiling of a sender with one message in hand at a time, "
+        "as the delivery worker was until it had a window of 16 in flight (raw / that: "
+        f"{fmt(r['rate'] / b['ptb_sequential'] if b.get('ptb_sequential') else None, 2)}). "
+        "The worker still records every outcome before a sixteenth message may follow, so "
+        "nothing is sent twice when the database goes away (tests/test_db_faults.py) and a "
+        "kill repeats at most the 16 in flight.",
     ]
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Berlin"
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    # Telegram's overall limit, in messages a second for everything the bot sends (answers
+    # and the outbox together): about 30 for a bot (Bot API FAQ, "broadcasting to users").
+    telegram_rate: float = Field(default=30, gt=0, le=1000)
     # The bot's Telegram username (without @), for links that open an offer or event in the bot
     # from calendar files and posters; without it they tell people to send "/start e_7".
     telegram_bot_username: str | None = None

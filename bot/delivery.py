@@ -1,7 +1,11 @@
 """The delivery worker: takes due rows from the outbox and sends them, one transport each.
 
-No database transaction is open while a message is on the network: a row is claimed, rendered,
-sent, and its outcome recorded, each step in its own short transaction on the database thread.
+No database transaction is open while a message is on the network: rows are claimed, rendered,
+sent, and their outcomes recorded, each step in its own short transaction on the database thread.
+Up to `window` messages are in flight at once (on the network, or sent and waiting for their
+outcome to be recorded); the outcomes of messages sent meanwhile are recorded together in one
+transaction. A crash therefore sends at most `window` messages again, and one person's messages
+still go out one after another.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from sqlalchemy.exc import OperationalError
 
@@ -96,6 +101,7 @@ class DeliveryWorker:
         pacer: Pacer | None = None,
         rng: random.Random | None = None,
         recipient: str | None = None,
+        window: int = 1,
     ) -> None:
         self.conversation = conversation
         self.transport = transport
@@ -111,6 +117,14 @@ class DeliveryWorker:
         )
         self.pacer = pacer or Pacer(rate)
         self.rng = rng or random.Random()
+        # Messages on the network or waiting for their outcome to be recorded: a crash sends at
+        # most these again (the rows stay claimed until the next holder of the lock takes over).
+        self.window = max(1, window)
+        self._slots = asyncio.Semaphore(self.window)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._unrecorded: list[tuple[int, list[str] | None, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopped = False
 
@@ -119,7 +133,7 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish the message in hand and send nothing more."""
+        """Finish the messages in flight and send nothing more."""
         self._stopped = True
         self._wake.set()
 
@@ -144,25 +158,83 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Send every row that is due now (in batches); return how many rows were handled."""
         handled = 0
-        while not self._stopped:
-            # While the messenger makes us wait, only the admins' notices of that go out.
-            paused = self.pacer.paused
-            ids = await self.conversation.run_db(self._claim, paused)
-            for message_id in ids:
-                if self._stopped:
-                    # The rest stay claimed until the holder of the delivery lock puts them
-                    # back: this process when it stops, or the next one when it takes over.
+        try:
+            while not self._stopped:
+                # While the messenger makes us wait, only the admins' notices of that go out.
+                paused = self.pacer.paused
+                ids = await self.conversation.run_db(self._claim, paused)
+                if ids:
+                    await self._deliver_claimed(ids, paused)
+                handled += len(ids)
+                if len(ids) < self.batch:
                     break
-                if self.pacer.paused and not paused:
-                    # A limit began: the rest go back in the queue to wait it out, where the
-                    # admins' notice of it can pass them.
-                    await self._record(self.release_claims)
-                    break
-                await self._deliver(message_id, through_pause=paused)
-            handled += len(ids)
-            if len(ids) < self.batch:
-                break
+        finally:
+            await self._settle()
         return handled
+
+    async def _deliver_claimed(self, ids: list[int], paused: bool) -> None:
+        """Render a claim in one trip to the database, then send it through the window."""
+        rendered = await self.conversation.run_db(self.conversation.render_notices, ids)
+        for message_id, notice in zip(ids, rendered, strict=True):
+            if not await self._may_go_on(paused):
+                return
+            if isinstance(notice, OperationalError):
+                # The database is away (locked, read-only), not the message at fault: it goes
+                # back in the queue for a moment, and the attempt does not count.
+                await self._record(self._retry, message_id, DATABASE_AWAY_SECONDS, 0)
+                continue
+            if isinstance(notice, Exception):
+                log.error("could not render outbox message %s", message_id, exc_info=notice)
+                await self._record(self._failed, message_id, f"render: {type(notice).__name__}")
+                continue
+            if notice is None:
+                continue
+            await self._slots.acquire()
+            # One person's messages go out one after another, in the order they were claimed.
+            earlier = self._in_flight.get(notice.user_key)
+            if earlier is not None:
+                await asyncio.wait([earlier])
+            # What went out meanwhile may have met a limit, or the worker was told to stop.
+            if not await self._may_go_on(paused, holding_slot=True):
+                return
+            await self.pacer.wait(through_pause=paused)
+            task = asyncio.create_task(self._send(message_id, notice))
+            self._in_flight[notice.user_key] = task
+            self._tasks.add(task)
+            task.add_done_callback(partial(self._sent_off, notice.user_key))
+
+    async def _may_go_on(self, paused: bool, *, holding_slot: bool = False) -> bool:
+        """Return whether the next claimed message may be sent; if not, leave it claimed, or
+        put the claims back in the queue when a limit began."""
+        if not self._stopped and not (self.pacer.paused and not paused):
+            return True
+        if holding_slot:
+            self._slots.release()
+        if not self._stopped:
+            # A limit began: the rest go back in the queue to wait it out, where the admins'
+            # notice of it can pass them. What is in flight finishes first.
+            await self._settle()
+            await self._record(self.release_claims)
+        # Stopped: the rest stay claimed until the holder of the delivery lock puts them back,
+        # this process when it stops, or the next one when it takes over.
+        return False
+
+    def _sent_off(self, user_key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._in_flight.get(user_key) is task:
+            del self._in_flight[user_key]
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "%s delivery: recording an outcome failed",
+                self.transport.name,
+                exc_info=task.exception(),
+            )
+
+    async def _settle(self) -> None:
+        """Wait until every message in flight was sent and its outcome recorded."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     def _claim(self, paused: bool = False) -> list[int]:
         with session_scope(self.conversation.engine) as session:
@@ -180,22 +252,8 @@ class DeliveryWorker:
         with session_scope(self.conversation.engine) as session:
             return release_claims(session, transport=self.transport.name, recipient=self.recipient)
 
-    async def _deliver(self, message_id: int, *, through_pause: bool = False) -> None:
-        run_db = self.conversation.run_db
-        try:
-            notice = await run_db(self.conversation.render_notice, message_id)
-        except OperationalError:
-            # The database is away (locked, read-only), not the message at fault: it goes back
-            # in the queue for a moment, and the attempt does not count.
-            await self._record(self._retry, message_id, DATABASE_AWAY_SECONDS, 0)
-            return
-        except Exception as exc:
-            log.exception("could not render outbox message %s", message_id)
-            await self._record(self._failed, message_id, f"render: {type(exc).__name__}")
-            return
-        if notice is None:
-            return
-        await self.pacer.wait(through_pause=through_pause)
+    async def _send(self, message_id: int, notice: Notice) -> None:
+        """Send one rendered message and record its outcome; its window slot is held till then."""
         progress = Progress(notice.parts_sent)
         try:
             await self.transport.send(notice.user_key, notice.replies, progress)
@@ -211,7 +269,36 @@ class DeliveryWorker:
             log.exception("unexpected error sending outbox message %s", message_id)
             await self._record(self._failed, message_id, type(exc).__name__, progress.sent)
         else:
-            await self._record(self._sent, message_id, notice)
+            await self._record_sent(message_id, notice)
+
+    async def _record_sent(self, message_id: int, notice: Notice) -> None:
+        """Record a sent message together with the others sent meanwhile (group commit)."""
+        done = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((message_id, notice.menu, done))
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._record_sent_batches())
+        await done
+
+    async def _record_sent_batches(self) -> None:
+        try:
+            while self._unrecorded:
+                batch, self._unrecorded = self._unrecorded, []
+                try:
+                    await self._record(
+                        self.conversation.record_deliveries, [(m, menu) for m, menu, _ in batch]
+                    )
+                except BaseException as exc:
+                    for _m, _menu, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for _m, _menu, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._recorder = None
 
     async def _record(self, step: Callable[..., object], *args: object) -> None:
         """Record the outcome of a message in hand, waiting for the database if it is away.
@@ -235,9 +322,6 @@ class DeliveryWorker:
                     )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RECORD_RETRY_LONGEST)
-
-    def _sent(self, message_id: int, notice: Notice) -> None:
-        self.conversation.record_delivery(message_id, notice.menu)
 
     def _retry(self, message_id: int, seconds: float, parts_sent: int) -> None:
         with session_scope(self.conversation.engine) as session:

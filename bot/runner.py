@@ -42,6 +42,17 @@ def delivery_rate(app: App, transport: Transport) -> float:
     return 100.0
 
 
+# How many messages the delivery worker has in flight on a messenger at once. Telegram takes
+# many requests in parallel (and 1,000 a second for paid broadcasts), so one message at a time
+# would cap it at one round trip each; Signal and the console get theirs one after another.
+TELEGRAM_WINDOW = 16
+
+
+def delivery_window(transport: Transport) -> int:
+    """Return how many proactive messages may be on their way to a messenger at once."""
+    return TELEGRAM_WINDOW if transport.name == "telegram" else 1
+
+
 # Console names that can stand in a lock file's name as they are.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -127,6 +138,7 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
             rate=delivery_rate(app, transport),
             max_attempts=app.settings.delivery_max_attempts,
             recipient=recipient_of(transport),
+            window=delivery_window(transport),
         )
         for transport in transports
     ]

@@ -250,14 +250,47 @@ def _of_recipient(transport: str, recipient: str) -> Any:
 
 
 def mark_sent(session: Session, *, message_id: int, now: datetime) -> None:
-    row = session.get(OutboxMessage, message_id)
-    if row is not None:
-        row.status = OutboxStatus.SENT
-        row.sent_at = now
-        row.claimed_at = None
-        row.attempts += 1
-        if "text" in row.payload:  # a person's words are kept only until they are delivered
-            row.payload = {k: v for k, v in row.payload.items() if k != "text"}
+    mark_sent_many(session, message_ids=[message_id], now=now)
+
+
+def mark_sent_many(
+    session: Session, *, message_ids: Collection[int], now: datetime
+) -> dict[int, int]:
+    """Record that messages were sent, in two statements for any number of them.
+
+    Returns the recipient (user id) of each message found. A person's words in a payload
+    (a help request's answer) are kept only until they are delivered, so those rows are
+    rewritten one by one; announcements and reminders carry none.
+    """
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    recipients: dict[int, int] = {}
+    for message_id, user_id, payload in session.execute(
+        select(OutboxMessage.id, OutboxMessage.user_id, OutboxMessage.payload).where(
+            col(OutboxMessage.id).in_(ids)
+        )
+    ).all():
+        recipients[message_id] = user_id
+        if isinstance(payload, dict) and "text" in payload:
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == message_id)
+                .values(payload={k: v for k, v in payload.items() if k != "text"})
+                .execution_options(synchronize_session=False)
+            )
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids))
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=now,
+            claimed_at=None,
+            attempts=col(OutboxMessage.attempts) + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return recipients
 
 
 def mark_dropped(session: Session, *, message_id: int, reason: str) -> None:

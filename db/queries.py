@@ -52,6 +52,21 @@ def get_or_create_user(
     user = session.exec(
         select(User).where(User.transport == transport, User.external_id == external_id)
     ).first()
+    return touch_user(
+        session, user, transport=transport, external_id=external_id, now=now, hint=language_hint
+    )
+
+
+def touch_user(
+    session: Session,
+    user: User | None,
+    *,
+    transport: str,
+    external_id: str,
+    now: datetime,
+    hint: str | None,
+) -> tuple[User, bool]:
+    """Note that someone wrote (creating them if `user` is None); return them and whether new."""
     created = user is None
     if user is None:
         user = User(transport=transport, external_id=external_id, created_at=now, last_seen_at=now)
@@ -60,15 +75,28 @@ def get_or_create_user(
     # when it is an hour old rather than on every message: one UPDATE fewer for nearly every
     # update (benchmarks/RESULTS.md, "Update throughput").
     # Attributes are only assigned when they change: assigning even an equal value makes the
-    # user "dirty", and the flush below then runs the whole unit of work for nothing.
+    # user "dirty", and the flush at the end then runs the whole unit of work for nothing.
     if created or now - user.last_seen_at >= LAST_SEEN_PRECISION:
         user.last_seen_at = now
     if not user.active:
         user.active = True  # whoever writes to us can be written to again
-    if language_hint and user.consent_at is not None and user.language_hint != language_hint[:16]:
-        user.language_hint = language_hint[:16]
-    session.flush()
+    if hint and user.consent_at is not None and user.language_hint != hint[:16]:
+        user.language_hint = hint[:16]
+    if created:
+        session.flush()  # the new user's id, which their state needs
     return user, created
+
+
+def user_and_state(
+    session: Session, *, transport: str, external_id: str
+) -> tuple[User | None, ConversationState | None]:
+    """Return a person and their conversation state, read in one query (either may be None)."""
+    found = session.exec(
+        select(User, ConversationState)
+        .outerjoin(ConversationState, col(ConversationState.user_id) == col(User.id))
+        .where(User.transport == transport, User.external_id == external_id)
+    ).first()
+    return (found[0], found[1]) if found is not None else (None, None)
 
 
 def get_state(session: Session, *, user: User, now: datetime) -> ConversationState:

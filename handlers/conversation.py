@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 # Importing the flow modules registers their handlers on the router.
 import handlers.admin
@@ -43,9 +43,9 @@ from bot.logref import UserRefs
 from bot.messages import Button, Incoming, Reply, replies_to_json
 from db.engine import session_scope
 from db.inbox import finish, settle, was_handled
-from db.models import OutboxMessage, User
-from db.outbox import drop_pending_for_user, mark_dropped, mark_sent
-from db.queries import get_or_create_user, get_state
+from db.models import ConversationState, OutboxMessage, User
+from db.outbox import drop_pending_for_user, mark_dropped, mark_sent_many
+from db.queries import get_state, touch_user, user_and_state
 from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
@@ -140,37 +140,101 @@ class Conversation:
             user = session.get(User, row.user_id) if row is not None else None
             if row is None or user is None:
                 return None
-            if not user.active or user.paused:
-                mark_dropped(session, message_id=message_id, reason="user inactive or paused")
-                return None
-            if user.consent_at is None:
-                # Nothing proactive reaches anyone who has not agreed to the privacy notice.
-                mark_dropped(session, message_id=message_id, reason="no consent")
-                return None
-            state = get_state(session, user=user, now=self.clock.now())
-            locale = negotiate_locale(
-                user.locale, user.language_hint, default=self.settings.default_locale
-            )
-            ctx = Context(
-                session=session,
-                user=user,
-                state=state,
-                t=self.translations.get(locale),
-                now=self.clock.now(),
-                settings=self.settings,
-                translations=self.translations,
-                incoming=Incoming(user.transport, user.external_id),
-            )
-            replies = render_notice(ctx, row.kind, row.payload)
-            if not replies:
-                mark_dropped(session, message_id=message_id, reason="no longer relevant")
-                return None
-            return Notice(
-                user.external_id,
-                [self._finish(reply, ctx.t) for reply in replies],
-                menu=self._menu_of(replies),
-                parts_sent=row.parts_sent,
-            )
+            state = session.get(ConversationState, user.id)
+            return self._render_row(session, row, user, state)
+
+    def render_notices(self, message_ids: list[int]) -> list[Notice | Exception | None]:
+        """Render several queued messages in one transaction (see `render_notice`).
+
+        Performance: the rows, their recipients and their states are read with one query
+        each, and what they share (an announcement, its sender) once; rendered one by one,
+        a claim of 50 took 150 reads (benchmarks/RESULTS.md, "Broadcast"). If any of them
+        fails, each is rendered again on its own, and one that still fails comes back as the
+        exception it raised.
+        """
+        try:
+            with session_scope(self.engine) as session:
+                rows = {
+                    row.id: row
+                    for row in session.exec(
+                        select(OutboxMessage).where(col(OutboxMessage.id).in_(message_ids))
+                    ).all()
+                }
+                user_ids = {row.user_id for row in rows.values()}
+                users = {
+                    user.id: user
+                    for user in session.exec(select(User).where(col(User.id).in_(user_ids))).all()
+                }
+                states = {
+                    state.user_id: state
+                    for state in session.exec(
+                        select(ConversationState).where(
+                            col(ConversationState.user_id).in_(user_ids)
+                        )
+                    ).all()
+                }
+                rendered: list[Notice | Exception | None] = []
+                for message_id in message_ids:
+                    row = rows.get(message_id)
+                    user = users.get(row.user_id) if row is not None else None
+                    if row is None or user is None:
+                        rendered.append(None)
+                    else:
+                        state = states.get(user.id or 0)
+                        rendered.append(self._render_row(session, row, user, state))
+                return rendered
+        except Exception:
+            rendered = []
+            for message_id in message_ids:
+                try:
+                    rendered.append(self.render_notice(message_id))
+                except Exception as exc:
+                    rendered.append(exc)
+            return rendered
+
+    def _render_row(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        user: User,
+        state: ConversationState | None,
+    ) -> Notice | None:
+        message_id = row.id or 0
+        if not user.active or user.paused:
+            mark_dropped(session, message_id=message_id, reason="user inactive or paused")
+            return None
+        if user.consent_at is None:
+            # Nothing proactive reaches anyone who has not agreed to the privacy notice.
+            mark_dropped(session, message_id=message_id, reason="no consent")
+            return None
+        now = self.clock.now()
+        # Notices read no state and change none (their menu is recorded once delivered), so
+        # someone who has none yet gets none written here.
+        if state is None:
+            state = ConversationState(user_id=user.id or 0, updated_at=now)
+        locale = negotiate_locale(
+            user.locale, user.language_hint, default=self.settings.default_locale
+        )
+        ctx = Context(
+            session=session,
+            user=user,
+            state=state,
+            t=self.translations.get(locale),
+            now=now,
+            settings=self.settings,
+            translations=self.translations,
+            incoming=Incoming(user.transport, user.external_id),
+        )
+        replies = render_notice(ctx, row.kind, row.payload)
+        if not replies:
+            mark_dropped(session, message_id=message_id, reason="no longer relevant")
+            return None
+        return Notice(
+            user.external_id,
+            [self._finish(reply, ctx.t) for reply in replies],
+            menu=self._menu_of(replies),
+            parts_sent=row.parts_sent,
+        )
 
     def translator_for(self, transport: str, user_key: str, hint: str | None = None) -> Translator:
         """Return the translator of a person's language (the hint's for someone new, or while
@@ -190,15 +254,33 @@ class Conversation:
 
     def record_delivery(self, message_id: int, menu: list[str] | None) -> None:
         """Record that a queued message was sent; its buttons are now what typed numbers press."""
+        self.record_deliveries([(message_id, menu)])
+
+    def record_deliveries(self, sent: list[tuple[int, list[str] | None]]) -> None:
+        """Record that queued messages were sent, in one transaction (see `record_delivery`)."""
+        now = self.clock.now()
         with session_scope(self.engine) as session:
-            row = session.get(OutboxMessage, message_id)
-            if row is None:
+            recipients = mark_sent_many(session, message_ids=[m for m, _ in sent], now=now)
+            # In the order sent: of two notices to one person, the later one's buttons count.
+            menus = {
+                recipients[message_id]: menu
+                for message_id, menu in sent
+                if menu is not None and message_id in recipients
+            }
+            if not menus:
                 return
-            mark_sent(session, message_id=message_id, now=self.clock.now())
-            if menu is not None:
-                user = session.get(User, row.user_id)
-                if user is not None:
-                    get_state(session, user=user, now=self.clock.now()).menu = menu
+            states = {
+                state.user_id: state
+                for state in session.exec(
+                    select(ConversationState).where(col(ConversationState.user_id).in_(menus))
+                ).all()
+            }
+            for user_id, menu in menus.items():
+                state = states.get(user_id)
+                if state is None:
+                    session.add(ConversationState(user_id=user_id, menu=menu, updated_at=now))
+                else:
+                    state.menu = menu
 
     def deactivate(self, transport: str, user_key: str) -> None:
         """Remember that a user blocked the bot or left the messenger; nothing more goes out."""
@@ -292,14 +374,19 @@ class Conversation:
                 ):
                     return []  # handled before a restart; the transport sends its kept answer
                 now = self.clock.now()
-                user, _created = get_or_create_user(
+                found, state = user_and_state(
+                    session, transport=incoming.transport, external_id=incoming.user_key
+                )
+                user, _created = touch_user(
                     session,
+                    found,
                     transport=incoming.transport,
                     external_id=incoming.user_key,
                     now=now,
-                    language_hint=incoming.locale_hint,
+                    hint=incoming.locale_hint,
                 )
-                state = get_state(session, user=user, now=now)
+                if state is None:
+                    state = get_state(session, user=user, now=now)
                 chosen = state.data.get("flow", {}).get("locale") if state.flow else None
                 locale = negotiate_locale(
                     user.locale,
@@ -322,7 +409,9 @@ class Conversation:
                 if not ctx.user_deleted:
                     forget_search(ctx)
                     self._remember_menu(ctx, replies)
-                    state.updated_at = now
+                    # No write at all when the update changed nothing of the state.
+                    if state in session.new or session.is_modified(state):
+                        state.updated_at = now
                 self._remember_locale(incoming, ctx.t.locale)
                 answer = [self._finish(reply, ctx.t) for reply in replies]
                 if incoming.update_id is not None:

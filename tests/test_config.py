@@ -9,6 +9,15 @@ def test_defaults_are_usable() -> None:
     assert settings.default_locale == "de"
     assert settings.timezone == "Europe/Berlin"
     assert settings.database_url.startswith("sqlite:///data/")
+    assert settings.telegram_rate == 30  # Telegram's limit for a bot in bulk
+
+
+def test_the_telegram_transport_keeps_to_telegram_rate() -> None:
+    from bot.transports.telegram import TelegramTransport
+
+    settings = load_settings(_env_file=None, telegram_bot_token="123:ABC", telegram_rate="12.5")
+    transport = TelegramTransport(None, settings)  # type: ignore[arg-type]
+    assert transport.overall_rate == 12.5
 
 
 @pytest.mark.parametrize(
@@ -21,6 +30,8 @@ def test_defaults_are_usable() -> None:
         ("sqlite_busy_timeout_ms", "-1", "SQLITE_BUSY_TIMEOUT_MS"),
         ("database_pool_size", "0", "DATABASE_POOL_SIZE"),
         ("database_max_overflow", "-1", "DATABASE_MAX_OVERFLOW"),
+        ("telegram_rate", "0", "TELEGRAM_RATE"),
+        ("telegram_rate", "5000", "TELEGRAM_RATE"),
     ],
 )
 def test_a_bad_value_names_the_setting(field: str, value: str, name: str) -> None:

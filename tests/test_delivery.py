@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -166,3 +167,100 @@ async def test_a_notice_that_was_not_delivered_does_not_change_what_typed_number
         user = session.exec(select(User).where(User.external_id == "typist")).one()
         state = session.get(ConversationState, user.id)
         assert state.menu == [button.action for button in replies[-1].flat_buttons()]
+
+
+class Gated(RecordingTransport):
+    """Holds every send until released, counting how many are on the network at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.on_network = 0
+        self.most_on_network = 0
+
+    async def send(self, user_key: str, replies: list[Reply], progress: Progress) -> None:
+        self.on_network += 1
+        self.most_on_network = max(self.most_on_network, self.on_network)
+        try:
+            await self.gate.wait()
+            await asyncio.sleep(0.01)  # on the network for a moment
+            await super().send(user_key, replies, progress)
+        finally:
+            self.on_network -= 1
+
+
+async def test_a_window_of_messages_is_in_flight_and_their_outcomes_are_recorded_together(
+    app: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = _people(app, 40)
+    _queue(app, users, "broadcast_report", {"delivered": 3, "blocked": 0, "failed": 0})
+    transport = Gated()
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+        window=8,
+    )
+    batches: list[int] = []
+    record = app.conversation.record_deliveries
+    monkeypatch.setattr(
+        app.conversation,
+        "record_deliveries",
+        lambda sent: (batches.append(len(sent)), record(sent))[1],
+    )
+    delivering = asyncio.create_task(worker.deliver_due())
+    for _ in range(200):
+        if transport.on_network >= 8:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert transport.on_network == 8, "no more than the window is sent before outcomes come"
+    with session_scope(app.engine) as session:
+        sent = session.exec(select(OutboxMessage).where(OutboxMessage.status == "sent")).all()
+        assert sent == [], "nothing is recorded as sent before it was"
+    transport.gate.set()
+    assert await delivering == 40
+    assert transport.most_on_network == 8
+    assert sorted(key for key, _ in transport.sent) == sorted(u.external_id for u in users)
+    assert sum(batches) == 40 and len(batches) < 40, batches
+    with session_scope(app.engine) as session:
+        statuses = session.exec(select(OutboxMessage.status)).all()
+        assert set(statuses) == {OutboxStatus.SENT}
+
+
+async def test_one_persons_messages_go_out_one_after_another_within_the_window(
+    app: App, clock: FakeClock
+) -> None:
+    (person,) = _people(app, 1)
+    with session_scope(app.engine) as session:
+        enqueue_many(
+            session,
+            [
+                NewMessage(
+                    user=person,
+                    kind="broadcast_report",
+                    dedupe_key=f"report:{n}",
+                    payload={"delivered": n, "blocked": 0, "failed": 0},
+                )
+                for n in range(1, 4)
+            ],
+            now=clock.now(),
+        )
+    transport = Gated()
+    transport.gate.set()
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=1000,
+        max_attempts=3,
+        pacer=NoWaitPacer(),
+        window=8,
+    )
+    assert await worker.deliver_due() == 3
+    assert transport.most_on_network == 1
+    delivered = [replies[0].text.split(": ")[1].split(" ")[0] for _key, replies in transport.sent]
+    assert delivered == ["1", "2", "3"]

@@ -122,3 +122,35 @@ def test_last_seen_is_written_hourly_and_a_returning_user_is_active_again(
     clock.advance(LAST_SEEN_PRECISION / 2)
     with session_scope(app.engine) as session:
         assert _user(session, "anna", clock).last_seen_at == clock.now()
+
+
+def test_mark_sent_many_records_like_one_by_one_and_forgets_a_persons_words(
+    app: App, clock: FakeClock
+) -> None:
+    from db.outbox import mark_sent_many
+
+    with session_scope(app.engine) as session:
+        anna, borys = _user(session, "anna", clock), _user(session, "borys", clock)
+        enqueue_many(
+            session,
+            [
+                NewMessage(anna, "broadcast", "s:1", {"broadcast_id": 1}),
+                NewMessage(borys, "hr_answer", "s:2", {"request_id": 3, "text": "Gern!"}),
+                NewMessage(borys, "broadcast", "s:3", {"broadcast_id": 1}),
+            ],
+            now=clock.now(),
+        )
+        ids = {row.dedupe_key: row.id for row in session.exec(select(OutboxMessage)).all()}
+        anna_id, borys_id = anna.id, borys.id
+    with session_scope(app.engine) as session:
+        recipients = mark_sent_many(session, message_ids=[ids["s:1"], ids["s:2"]], now=clock.now())
+    assert recipients == {ids["s:1"]: anna_id, ids["s:2"]: borys_id}
+    with session_scope(app.engine) as session:
+        rows = {row.dedupe_key: row for row in session.exec(select(OutboxMessage)).all()}
+        for key in ("s:1", "s:2"):
+            assert rows[key].status == OutboxStatus.SENT
+            assert rows[key].attempts == 1
+            assert rows[key].sent_at is not None and rows[key].claimed_at is None
+        assert rows["s:2"].payload == {"request_id": 3}, "the answer's words are gone"
+        assert rows["s:1"].payload == {"broadcast_id": 1}
+        assert rows["s:3"].status == OutboxStatus.PENDING, "only the rows named"

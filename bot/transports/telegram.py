@@ -77,6 +77,9 @@ MAX_MESSAGE_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_COMMAND_DESCRIPTION = 256
 
+# Connections to the Bot API for everything but getUpdates (which has one of its own).
+HTTP_CONNECTIONS = 16
+
 # Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 
@@ -116,7 +119,7 @@ class TelegramTransport:
         chat_rate: float = 1.0,
         chat_burst: int = 4,
         reply_retries: int = 3,
-        overall_rate: float = 30.0,
+        overall_rate: float | None = None,
         max_backlog: int = 1000,
         stop_drain_seconds: float = 20.0,
         take_over_seconds: float = 2.0,
@@ -131,7 +134,7 @@ class TelegramTransport:
         self._pacer = ChatPacer(rate=chat_rate, burst=chat_burst)
         # PTB's limit for the whole bot, in messages a second; 0 turns it off (for a caller that
         # paces every message itself, such as a test on a virtual clock).
-        self.overall_rate = overall_rate
+        self.overall_rate = settings.telegram_rate if overall_rate is None else overall_rate
         self._application: Application | None = None
         # Updates taken and not yet finished, by chat; fetching pauses at `max_backlog`.
         self._chats: ChatQueues[Update | Left] = ChatQueues(self._handle, bound=max_backlog)
@@ -219,6 +222,10 @@ class TelegramTransport:
             .updater(None)
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
+            # Performance: httpx looks through every pooled connection on each request, so
+            # PTB's default of 256 cost a fifth of the process's time in a burst
+            # (benchmarks/RESULTS.md, "Profile"); 16 carry the delivery window and the answers.
+            .connection_pool_size(HTTP_CONNECTIONS)
             .build()
         )
         self._register_handlers(application)
@@ -565,15 +572,17 @@ class TelegramTransport:
             can_edit=editable is not None,
             **_profile(user),
         )
+        # Always stop the button's spinning clock, whatever the core does: at once, while the
+        # core works, so the answer waits for one round trip to the Bot API less.
+        acknowledging = asyncio.ensure_future(self._acknowledge(query))
         try:
             replies = await self._ask_core(incoming)
+            chat_id = where.chat.id if where is not None else user.id
+            await self._render(
+                context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
+            )
         finally:
-            # Always stop the button's spinning clock, whatever the core did.
-            await self._acknowledge(query)
-        chat_id = where.chat.id if where is not None else user.id
-        await self._render(
-            context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
-        )
+            await acknowledging
 
     async def _ask_core(self, incoming: Incoming) -> list[Reply]:
         """Return the core's replies; if the core itself fails, an apology instead."""

@@ -77,12 +77,21 @@ def wall(monotonic: float) -> float:
 def delivery_window(rate: float) -> tuple[int, str]:
     """How many outbox rows one delivery worker holds claimed at a time, and where that says so.
 
+    A worker with several messages in flight (`window`) has at most that many sent and not yet
+    recorded, whatever it holds claimed.
+
     A kill can only catch messages that are claimed and not yet recorded as sent, so this is the
     most one kill can make arrive twice. The worker decides it (from its rate, or a default);
     a worker built here without a database tells.
     """
+    from types import SimpleNamespace
+
+    from bot import runner
     from bot.delivery import DeliveryWorker
 
+    extra = {}
+    if hasattr(runner, "delivery_window"):  # the window `engagebot run` gives Telegram's worker
+        extra["window"] = runner.delivery_window(SimpleNamespace(name="telegram"))  # type: ignore[arg-type]
     try:
         worker = DeliveryWorker(
             conversation=None,  # type: ignore[arg-type]
@@ -90,6 +99,7 @@ def delivery_window(rate: float) -> tuple[int, str]:
             clock=None,  # type: ignore[arg-type]
             rate=rate,
             max_attempts=1,
+            **extra,
         )
     except Exception:  # a constructor that needs more than it is given here
         worker = None
