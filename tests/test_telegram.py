@@ -25,7 +25,8 @@ from bot.clock import FakeClock
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
 from bot.messages import Attachment, Button, Incoming, Place, Reply
 from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
-from bot.transports.telegram import MAX_MESSAGE_LENGTH, TelegramTransport, split_text
+from bot.transports.telegram import TelegramTransport
+from bot.transports.telegram_render import MAX_MESSAGE_LENGTH, split_text
 from db.engine import session_scope
 from db.models import Event, User
 from handlers.commands import COMMANDS

@@ -10,24 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import warnings
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from functools import partial
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import OperationalError
 from telegram import (
     BotCommand,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    LinkPreviewOptions,
     Update,
     User,
 )
@@ -41,7 +33,6 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ContextTypes,
@@ -50,11 +41,11 @@ from telegram.ext import (
     Updater,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError
 from bot.i18n import N_
 from bot.inbox import Fetched, Inbox, Left
+from bot.logs import hide_in_logs
 from bot.messages import Incoming, Reply
 from bot.transports.base import (
     DeliveryError,
@@ -64,6 +55,9 @@ from bot.transports.base import (
     TemporaryFailure,
 )
 from bot.transports.chats import ChatQueues
+from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
+from bot.transports.telegram_render import file_url_for
+from bot.transports.telegram_render import steps as render_steps
 from bot.transports.webhook import KeepingQueue
 from handlers.commands import COMMANDS
 
@@ -72,26 +66,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Telegram's limits: message text and captions, in UTF-16 code units (how Telegram counts).
-MAX_MESSAGE_LENGTH = 4096
-MAX_CAPTION_LENGTH = 1024
-MAX_COMMAND_DESCRIPTION = 256
 
+# setMyCommands: a command's description, at most this many characters.
+MAX_COMMAND_DESCRIPTION = 256
 # Connections to the Bot API for everything but getUpdates (which has one of its own).
 HTTP_CONNECTIONS = 16
 
 # Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 
-# Plain text everywhere: no parse mode, so nothing a user or a coordinator wrote (an "<", a "*",
-# an "_" in a name) needs escaping or can break a message; and no link previews.
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-_NOT_MODIFIED = "message is not modified"
 # BadRequest descriptions that mean the person cannot be reached any more.
 _GONE = ("chat not found", "user not found", "user is deactivated", "peer_id_invalid")
-# Images Telegram shows as photos; other images (SVG, TIFF, ...) go as documents, which it accepts.
-_DIRECT_PHOTO = re.compile(r"^image/(jpeg|png|webp|gif)$")
 # The core's apology for its own failures, reused for when the core itself fails.
 _APOLOGY = N_("Sorry, something went wrong on my side. Please try again, or send /menu.")
 
@@ -643,7 +628,7 @@ class TelegramTransport:
         try:
             await self._render(application.bot, chat_id, replies, retries=None, progress=progress)
         except RetryAfter as exc:
-            raise RetryLater(_retry_after(exc), str(exc)) from exc
+            raise RetryLater(retry_after(exc), str(exc)) from exc
         except Forbidden as exc:
             await self._deactivate(user_key)
             raise RecipientGone(str(exc)) from exc
@@ -672,304 +657,11 @@ class TelegramTransport:
         With `progress`, the first `progress.sent` Bot API messages are skipped (they went out
         on an earlier attempt) and each one sent is counted.
         """
-        steps = self._steps(bot, chat_id, replies, edit_message_id, retries)
+        steps = render_steps(bot, chat_id, replies, edit_message_id, retries)
         for step in steps[progress.sent if progress is not None else 0 :]:
             await step()
             if progress is not None:
                 progress.sent += 1
-
-    def _steps(
-        self,
-        bot: ExtBot,
-        chat_id: int,
-        replies: list[Reply],
-        edit_message_id: int | None,
-        retries: int | None,
-    ) -> list[Callable[[], Awaitable[object]]]:
-        """Return the Bot API calls that show `replies`, one per message, in order."""
-        steps: list[Callable[[], Awaitable[object]]] = []
-        for index, reply in enumerate(replies):
-            parts = split_text(reply.text)
-            markup = keyboard(reply)
-            if index == 0 and reply.replace and edit_message_id is not None and len(parts) == 1:
-                steps.append(
-                    partial(
-                        self._edit_or_send, bot, chat_id, edit_message_id, parts[0], markup, retries
-                    )
-                )
-            else:
-                if not parts:
-                    log.warning("telegram: a reply without text was not sent")
-                for number, part in enumerate(parts, 1):
-                    steps.append(
-                        partial(
-                            bot.send_message,
-                            chat_id,
-                            part,
-                            # Buttons under the last part, where the reader ends up.
-                            reply_markup=markup if number == len(parts) else None,
-                            link_preview_options=NO_PREVIEW,
-                            rate_limit_args=retries,
-                        )
-                    )
-            place = reply.place
-            if place is not None and place.latitude is not None and place.longitude is not None:
-                steps.append(
-                    partial(
-                        bot.send_venue,
-                        chat_id,
-                        latitude=place.latitude,
-                        longitude=place.longitude,
-                        title=place.name or place.address,
-                        address=place.address or place.name,
-                        rate_limit_args=retries,
-                    )
-                )
-            for attachment in reply.attachments:
-                caption = attachment.caption
-                fits = _utf16_len(caption) <= MAX_CAPTION_LENGTH
-                upload = InputFile(attachment.content, filename=attachment.filename)
-                send_file = (
-                    bot.send_photo
-                    if _DIRECT_PHOTO.match(attachment.mime_type)
-                    else bot.send_document
-                )
-                steps.append(
-                    partial(
-                        send_file,
-                        chat_id,
-                        upload,
-                        caption=caption if fits else None,
-                        rate_limit_args=retries,
-                    )
-                )
-                if not fits:
-                    steps.extend(
-                        partial(
-                            bot.send_message,
-                            chat_id,
-                            part,
-                            link_preview_options=NO_PREVIEW,
-                            rate_limit_args=retries,
-                        )
-                        for part in split_text(caption)
-                    )
-        return steps
-
-    async def _edit_or_send(
-        self,
-        bot: ExtBot,
-        chat_id: int,
-        message_id: int,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        retries: int | None,
-    ) -> None:
-        """Edit the pressed message in place, or send the text anew where it cannot be edited."""
-        if not await self._edit(bot, chat_id, message_id, text, markup, retries):
-            await bot.send_message(
-                chat_id,
-                text,
-                reply_markup=markup,
-                link_preview_options=NO_PREVIEW,
-                rate_limit_args=retries,
-            )
-
-    async def _edit(
-        self,
-        bot: ExtBot,
-        chat_id: int,
-        message_id: int,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        retries: int | None,
-    ) -> bool:
-        """Edit a message in place; return False if it must be sent anew instead."""
-        try:
-            await bot.edit_message_text(
-                text,
-                chat_id=chat_id,
-                message_id=message_id,
-                reply_markup=markup,
-                link_preview_options=NO_PREVIEW,
-                rate_limit_args=retries,
-            )
-        except BadRequest as exc:
-            if _NOT_MODIFIED in exc.message.lower():
-                return True  # pressed twice: the message already shows this
-            # Too old, deleted, or not ours to edit: show the reply as a new message.
-            log.info("telegram: could not edit a message (%s); sending a new one", exc.message)
-            return False
-        return True
-
-
-# -- rendering helpers ------------------------------------------------------------------------
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """Return a reply's buttons as an inline keyboard whose callback data are the action ids."""
-    rows = [
-        [InlineKeyboardButton(button.label, callback_data=button.action) for button in row]
-        for row in reply.buttons
-        if row
-    ]
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _fitting_prefix(text: str, limit: int) -> int:
-    """Return how many characters of `text` fit into `limit` UTF-16 code units."""
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > limit:
-            return index
-    return len(text)
-
-
-def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
-    """Split text into parts Telegram accepts: at paragraphs, else lines, else words, else hard.
-
-    Only the whitespace where a part ends is dropped (Telegram trims it anyway); parts that
-    would be blank are left out.
-    """
-    parts: list[str] = []
-    rest = text
-    while _utf16_len(rest) > limit:
-        window = rest[: max(_fitting_prefix(rest, limit), 1)]
-        cut, skip = len(window), 0
-        for separator in ("\n\n", "\n", " "):
-            at = window.rfind(separator)
-            if at > 0:
-                cut, skip = at, len(separator)
-                break
-        head, rest = rest[:cut].rstrip(), rest[cut + skip :].lstrip()
-        if head:
-            parts.append(head)
-    if rest.strip():
-        parts.append(rest)
-    return parts
-
-
-def file_url_for(base_url: str) -> str:
-    """Derive the file download URL from the API URL, as Telegram lays them out."""
-    # https://api.telegram.org/bot -> https://api.telegram.org/file/bot; the same for a
-    # self-hosted server such as http://localhost:8081/bot.
-    head, _, last = base_url.rstrip("/").rpartition("/")
-    return f"{head}/file/{last}"
-
-
-def _retry_after(exc: RetryAfter) -> float:
-    """Return how many seconds Telegram asked us to wait."""
-    with warnings.catch_warnings():
-        # PTB 22 warns that this becomes a timedelta in its next major version; both work here.
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-# -- rate limits ------------------------------------------------------------------------------
-
-
-class ChatPacer:
-    """Let each private chat get a short burst, then about `rate` messages a second."""
-
-    def __init__(self, *, rate: float, burst: int, remember: int = 10_000) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("the rate must be positive and the burst at least 1")
-        self.rate = rate
-        self.burst = burst
-        self.remember = remember
-        # chat id -> (tokens, when counted); least recently used first.
-        self._buckets: OrderedDict[int, tuple[float, float]] = OrderedDict()
-
-    async def wait(self, chat_id: int) -> None:
-        """Wait until `chat_id` may receive one more message, and count it."""
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            tokens, counted = self._buckets.pop(chat_id, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - counted) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[chat_id] = (tokens - 1.0, now)
-                # A forgotten chat starts with a full burst again: harmless for idle chats.
-                while len(self._buckets) > self.remember:
-                    self._buckets.popitem(last=False)
-                return
-            self._buckets[chat_id] = (tokens, now)
-            await asyncio.sleep((1.0 - tokens) / self.rate)
-
-
-class PacedRateLimiter(AIORateLimiter):
-    """PTB's limiter (about 30 messages/s overall, 20/min per group), plus pacing per person."""
-
-    def __init__(self, pacer: ChatPacer, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pacer = pacer
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Pace messages to a person, then apply PTB's limits and retries."""
-        chat_id = data.get("chat_id")
-        # Positive chat ids are people; groups already get the group limit from PTB's limiter.
-        if endpoint.startswith("send") and isinstance(chat_id, int) and chat_id > 0:
-            await self.pacer.wait(chat_id)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
-
-
-# -- logs -------------------------------------------------------------------------------------
-
-_SECRETS: set[str] = set()
-_REDACTED = "<redacted>"
-
-
-def hide_in_logs(secret: str) -> None:
-    """Replace `secret` in every log record from now on, whichever library logs it."""
-    if len(secret) < 4:
-        return
-    first = not _SECRETS
-    _SECRETS.update({secret, quote(secret, safe="")})
-    if first:
-        make_record = logging.getLogRecordFactory()
-
-        def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = make_record(*args, **kwargs)
-            _redact(record)
-            return record
-
-        logging.setLogRecordFactory(redacting_factory)
-
-
-def _redact(record: logging.LogRecord) -> None:
-    # A record filter would only see records of the logger it is attached to; the record
-    # factory sees every record before any handler formats it.
-    with contextlib.suppress(Exception):
-        message = record.getMessage()
-        if any(secret in message for secret in _SECRETS):
-            record.msg, record.args = _scrub(message), None
-    if record.exc_info and record.exc_info[1] is not None:
-        text = logging.Formatter().formatException(record.exc_info)
-        if any(secret in text for secret in _SECRETS):
-            # Formatters use exc_text when it is set instead of formatting the exception.
-            record.exc_text = _scrub(text)
-
-
-def _scrub(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, _REDACTED)
-    return text
 
 
 def _chat_key(update: Update) -> str:
