@@ -194,7 +194,7 @@ def _send_request(ctx: Context, offer_id: int, *, share: bool) -> list[Reply]:
         [
             text,
             t._(
-                "You can add a short message for them now, for example when you have time.",
+                "You can add a short message for them, for example when you would have time.",
             ),
         ]
     )
