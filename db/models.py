@@ -442,7 +442,8 @@ class HelpRequest(SQLModel, table=True):
     # When the organisation first wrote back.
     answered_at: datetime | None = utc_column(nullable=True)
     status: str = Field(default=HelpRequestStatus.OPEN, max_length=8)
-    closed_at: datetime | None = utc_column(nullable=True, index=True)
+    # Retention walks the primary key (few requests are closed at a time): no index needed.
+    closed_at: datetime | None = utc_column(nullable=True)
     # "resident" or "organisation": who closed it, so the other side can be told.
     closed_by: str | None = Field(default=None, max_length=16)
 

@@ -27,7 +27,6 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("closed_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("closed_by", sa.String(length=16), nullable=True))
-        batch_op.create_index(batch_op.f("ix_help_requests_closed_at"), ["closed_at"])
     # Requests made before this revision could repeat; the newest one per person and offer
     # stays open, the others are closed as answered by the organisation.
     op.execute(
@@ -68,7 +67,6 @@ def downgrade() -> None:
     op.drop_table("help_messages")
     op.drop_index("uq_help_requests_open", table_name="help_requests")
     with op.batch_alter_table("help_requests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_help_requests_closed_at"))
         batch_op.drop_column("closed_by")
         batch_op.drop_column("closed_at")
         batch_op.drop_column("status")
