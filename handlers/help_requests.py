@@ -202,7 +202,12 @@ def _send_request(ctx: Context, offer_id: int, *, share: bool) -> list[Reply]:
 
 
 def _notify(ctx: Context, users: list[User], kind: str, key: str, **payload: object) -> int:
-    """Queue one notice of `kind` for each of `users`; return how many were queued."""
+    """Queue one notice of `kind` for each of `users`; return how many were queued.
+
+    The key carries the time too: SQLite may give a new request the id of one that retention
+    deleted, while the outbox still remembers the old request's keys.
+    """
+    key = f"{key}:{int(ctx.now.timestamp())}"
     messages = [
         NewMessage(user=user, kind=kind, dedupe_key=f"{key}:{user.id}", payload=dict(payload))
         for user in users

@@ -419,3 +419,25 @@ async def test_a_resident_cannot_read_or_answer_anothers_request(city: App) -> N
         mallory.press(forged)
         assert "only for coordinators" in mallory.text, forged
     assert requests(city)[0].status == HelpRequestStatus.OPEN
+
+
+async def test_a_request_after_retention_deleted_the_last_one_is_told_again(
+    city: App, clock: FakeClock
+) -> None:
+    person(city, "admin")
+    offer_id = asz_offer(city)
+    rita = person(city, "rita")
+    rita.press(f"hr_bot:{offer_id}")
+    first = request_id(city)
+    assert len((await delivered(city, clock))["admin"]) == 1
+    rita.press(f"hr_close:{first}")
+    clock.advance(timedelta(days=31))
+    with session_scope(city.engine) as session:
+        delete_closed_help_requests(
+            session, now=clock.now(), policy=RetentionPolicy.from_settings(city.settings)
+        )
+    assert requests(city) == []
+    # SQLite may hand out the deleted request's id again; the admin must hear of it anyway.
+    rita.press(f"hr_bot:{offer_id}")
+    closed, notice = (await delivered(city, clock))["admin"]
+    assert "has closed their request" in closed and "New request to help" in notice
