@@ -431,6 +431,8 @@ async def test_a_request_after_retention_deleted_the_last_one_is_told_again(
     first = request_id(city)
     assert len((await delivered(city, clock))["admin"]) == 1
     rita.press(f"hr_close:{first}")
+    [closed] = (await delivered(city, clock))["admin"]
+    assert "has closed their request" in closed
     clock.advance(timedelta(days=31))
     with session_scope(city.engine) as session:
         delete_closed_help_requests(
@@ -439,5 +441,5 @@ async def test_a_request_after_retention_deleted_the_last_one_is_told_again(
     assert requests(city) == []
     # SQLite may hand out the deleted request's id again; the admin must hear of it anyway.
     rita.press(f"hr_bot:{offer_id}")
-    closed, notice = (await delivered(city, clock))["admin"]
-    assert "has closed their request" in closed and "New request to help" in notice
+    [notice] = (await delivered(city, clock))["admin"]
+    assert "New request to help" in notice
