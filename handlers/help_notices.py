@@ -46,11 +46,12 @@ def contact_line(t: Translator, request: HelpRequest, resident: User) -> str:
 
 
 def request_buttons(t: Translator, request: HelpRequest) -> tuple[tuple[Button, ...], ...]:
-    """Write, close, or go to the menu: what either side can do with an open request."""
+    """Write, close, read back, or go to the menu: what either side can do with an open request."""
     request_id = request.id or 0
     return (
         (Button(t.pgettext("button", "✍️ Write a message"), action("hr_write", request_id)),),
         (Button(t.pgettext("button", "✅ Close the request"), action("hr_close", request_id)),),
+        (Button(t.pgettext("button", "📋 Show the conversation"), action("hr_show", request_id)),),
         (menu_button(t),),
     )
 

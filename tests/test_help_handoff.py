@@ -304,6 +304,12 @@ async def test_messages_go_back_and_forth_each_language_named(
     run_table(maria, [(f"[hr_write:{hr}]", []), ("Danke!", [ON_ITS_WAY[locale]])])
     [again] = (await delivered(city, clock))["carla"]
     assert "Danke!" in again
+    # Either side reads the conversation back, each line naming its writer's language.
+    maria.press(f"hr_show:{hr}")
+    assert "I am free on Tuesdays." in maria.text and "bis Dienstag um 10 Uhr!" in maria.text
+    carla.press(f"hr_show:{hr}")
+    assert "@maria_k" in carla.text and "Danke!" in carla.text
+    assert f"Maria K. ({IN_GERMAN_READER[locale]})" in carla.text
     with session_scope(city.engine) as session:
         written = session.exec(select(HelpMessage).order_by(col(HelpMessage.id))).all()
         assert [(m.side, m.locale) for m in written] == [
