@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     retention_inactive_days: int = Field(default=365, ge=30)
     retention_notice_days: int = Field(default=14, ge=1)
     retention_audit_days: int = Field(default=365, ge=1)
+    # Requests to help, with their messages, this long after they were closed.
+    retention_help_days: int = Field(default=30, ge=1)
     log_hash_key: str = ""
     # Per-user flood control: a burst of this many messages, then one per second.
     flood_burst: int = Field(default=12, ge=1, le=1000)

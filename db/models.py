@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -404,20 +405,67 @@ class Broadcast(SQLModel, table=True):
     finished_at: datetime | None = utc_column(nullable=True)
 
 
+class HelpRequestStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class HelpRequest(SQLModel, table=True):
-    """A resident asked to be contacted about an offer and agreed to share these details."""
+    """A resident asked to be contacted about an offer and agreed to share these details.
+
+    One request per person and offer is open at a time; either side may close it. A closed one
+    is deleted, with its messages, after RETENTION_HELP_DAYS (db/privacy.py).
+    """
 
     __tablename__ = "help_requests"
+    __table_args__ = (
+        # One open request per person and offer, even if two processes take the same press.
+        Index(
+            "uq_help_requests_open",
+            "user_id",
+            "offer_id",
+            unique=True,
+            sqlite_where=sql_text("status = 'open'"),
+            postgresql_where=sql_text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     offer_id: int = Field(foreign_key="offers.id", ondelete="CASCADE")
     organisation_id: int = Field(foreign_key="organisations.id", index=True, ondelete="CASCADE")
+    # Empty unless the resident chose to share them; then the organisation may write directly.
     shared_name: str = Field(default="", max_length=200)
     shared_contact: str = Field(default="", max_length=200)
     consent_at: datetime = utc_column()
     created_at: datetime = utc_column()
+    # When the organisation first wrote back.
     answered_at: datetime | None = utc_column(nullable=True)
+    status: str = Field(default=HelpRequestStatus.OPEN, max_length=8)
+    # Retention walks the primary key (few requests are closed at a time): no index needed.
+    closed_at: datetime | None = utc_column(nullable=True)
+    # "resident" or "organisation": who closed it, so the other side can be told.
+    closed_by: str | None = Field(default=None, max_length=16)
+
+
+class HelpMessage(SQLModel, table=True):
+    """One message of a request's conversation: its words are personal data, kept only with the
+    request (deleted with it, or when either person is erased: the resident by the request's
+    cascade, a coordinator's name by SET NULL; the words stay for the resident to read)."""
+
+    __tablename__ = "help_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="help_requests.id", index=True, ondelete="CASCADE")
+    author_id: int | None = Field(
+        default=None, foreign_key="users.id", index=True, ondelete="SET NULL"
+    )
+    # "resident" or "organisation": which side wrote it.
+    side: str = Field(max_length=16)
+    # The language the author uses the bot in, named to the reader.
+    locale: str = Field(max_length=8)
+    text: str = Field(max_length=1000)
+    created_at: datetime = utc_column()
 
 
 class AuditEntry(SQLModel, table=True):

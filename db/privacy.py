@@ -24,7 +24,9 @@ from db.models import (
     AuditEntry,
     ConversationState,
     Event,
+    HelpMessage,
     HelpRequest,
+    HelpRequestStatus,
     ItemStatus,
     Offer,
     OutboxMessage,
@@ -40,6 +42,8 @@ PERSONAL_TABLES: tuple[tuple[str, type[SQLModel], Any], ...] = (
     ("subscriptions", Subscription, Subscription.user_id),
     ("attendances", Attendance, Attendance.user_id),
     ("help_requests", HelpRequest, HelpRequest.user_id),
+    # Messages the user wrote in requests to help (as a resident, or for an organisation).
+    ("help_messages_written", HelpMessage, HelpMessage.author_id),
     ("messages_sent_or_queued", OutboxMessage, OutboxMessage.user_id),
     ("conversation_state", ConversationState, ConversationState.user_id),
     ("roles", Role, Role.user_id),
@@ -60,6 +64,16 @@ def export_user(session: Session, *, user: User) -> dict[str, Any]:
     for name, model, column in PERSONAL_TABLES:
         rows = session.exec(select(model).where(column == user.id)).all()
         data[name] = [{k: _plain(v) for k, v in row.model_dump().items()} for row in rows]
+    # The conversation of each of their requests, the organisation's messages included.
+    for request in data["help_requests"]:
+        messages = session.exec(
+            select(HelpMessage)
+            .where(HelpMessage.request_id == request["id"])
+            .order_by(col(HelpMessage.id))
+        ).all()
+        request["messages"] = [
+            {k: _plain(v) for k, v in m.model_dump().items() if k != "author_id"} for m in messages
+        ]
     return data
 
 
@@ -99,6 +113,7 @@ class RetentionSettings(Protocol):
     retention_inactive_days: int
     retention_notice_days: int
     retention_audit_days: int
+    retention_help_days: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,8 @@ class RetentionPolicy:
     keep_inactive: timedelta
     notice_before: timedelta
     keep_audit: timedelta
+    # A closed request to help, with its messages (the names and words two people exchanged).
+    keep_closed_help: timedelta = timedelta(days=30)
     # A draft is saved at the preview of the publishing conversation; one left for a day is
     # abandoned (the conversation says so if it is picked up again).
     keep_drafts: timedelta = timedelta(days=1)
@@ -122,6 +139,7 @@ class RetentionPolicy:
             keep_inactive=timedelta(days=settings.retention_inactive_days),
             notice_before=timedelta(days=settings.retention_notice_days),
             keep_audit=timedelta(days=settings.retention_audit_days),
+            keep_closed_help=timedelta(days=settings.retention_help_days),
         )
 
 
@@ -307,6 +325,30 @@ def delete_abandoned_drafts(
     return Slice(done, 0, more)
 
 
+def delete_closed_help_requests(
+    session: Session,
+    *,
+    now: datetime,
+    policy: RetentionPolicy,
+    after_id: int = 0,
+    limit: int = ROWS_PER_SLICE,
+) -> Slice:
+    """Delete the next slice of requests to help closed longer ago than they are kept, and
+    their messages with them (ON DELETE CASCADE)."""
+    ids, more = _next_ids(
+        session,
+        HelpRequest.id,
+        HelpRequest.status == HelpRequestStatus.CLOSED,
+        col(HelpRequest.closed_at) < now - policy.keep_closed_help,
+        after_id=after_id,
+        limit=limit,
+    )
+    if ids:
+        session.execute(delete(HelpMessage).where(col(HelpMessage.request_id).in_(ids)))
+        session.execute(delete(HelpRequest).where(col(HelpRequest.id).in_(ids)))
+    return _slice(ids, more, after_id)
+
+
 def forget_saved_searches(
     session: Session,
     *,
@@ -361,6 +403,7 @@ RETENTION_STEPS: tuple[tuple[str, RetentionStep], ...] = (
     ("warned", warn_before_erasure),
     ("audit", delete_old_audit_entries),
     ("drafts", delete_abandoned_drafts),
+    ("help", delete_closed_help_requests),
     ("searches", forget_saved_searches),
 )
 

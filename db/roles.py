@@ -28,6 +28,33 @@ def is_admin(session: Session, *, user: User, admins: frozenset[tuple[str, str]]
     )
 
 
+def admin_users(session: Session, *, admins: frozenset[tuple[str, str]]) -> list[User]:
+    """Every admin the bot can write to: by configuration (ADMIN_IDS) or by an admin role."""
+    found: dict[int, User] = {}
+    for transport, external_id in sorted(admins):
+        user = session.exec(
+            select(User).where(User.transport == transport, User.external_id == external_id)
+        ).first()
+        if user is not None and user.id is not None:
+            found[user.id] = user
+    by_role = select(User).join(Role, col(Role.user_id) == col(User.id))
+    for user in session.exec(by_role.where(Role.role == RoleName.ADMIN)).all():
+        if user.id is not None:
+            found[user.id] = user
+    return [user for user in found.values() if user.active]
+
+
+def coordinators_of(session: Session, *, organisation_id: int) -> list[User]:
+    """The coordinators of an organisation the bot can write to."""
+    users = session.exec(
+        select(User)
+        .join(Role, col(Role.user_id) == col(User.id))
+        .where(Role.role == RoleName.COORDINATOR, Role.organisation_id == organisation_id)
+        .order_by(col(User.id))
+    ).all()
+    return [user for user in users if user.active and user.consent_at is not None]
+
+
 def coordinated_organisations(
     session: Session, *, user: User, admins: frozenset[tuple[str, str]]
 ) -> list[Organisation]:

@@ -25,6 +25,7 @@ import handlers.calendar
 import handlers.coordinator
 import handlers.events
 import handlers.help
+import handlers.help_notices
 import handlers.help_requests
 import handlers.language
 import handlers.manage

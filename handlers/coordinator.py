@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from bot.messages import Button, Reply
 from db.attendance import going_count
+from db.help_requests import request_counts
 from db.models import Category, Subscription, SubscriptionKind
 from db.queries import upcoming_events_of
 from handlers.actions import action
@@ -61,7 +62,8 @@ def toolbox(ctx: Context) -> list[Reply]:
 
 @router.on_action("numbers")
 def numbers(ctx: Context) -> list[Reply]:
-    """Show aggregate counts only: followers per topic, people going, never lists of people."""
+    """Show aggregate counts only: followers per topic, people going, requests to help, never
+    lists of people."""
     mine = organisations(ctx)
     if not mine:
         return not_allowed(ctx)
@@ -77,6 +79,25 @@ def numbers(ctx: Context) -> list[Reply]:
                 name=organisation.name,
             )
         )
+        open_count, closed = request_counts(ctx.session, organisation_id=organisation.id or 0)
+        if open_count or closed:
+            lines.append(
+                t.ngettext(
+                    "%(name)s: %(count)s open request to help.",
+                    "%(name)s: %(count)s open requests to help.",
+                    open_count,
+                    name=organisation.name,
+                )
+            )
+            lines.append(
+                t.ngettext(
+                    "%(name)s: %(count)s request to help closed in the last %(days)s days.",
+                    "%(name)s: %(count)s requests to help closed in the last %(days)s days.",
+                    closed,
+                    name=organisation.name,
+                    days=t.number(ctx.settings.retention_help_days),
+                )
+            )
     for category in ctx.session.exec(select(Category).order_by(col(Category.position))).all():
         followers = _followers(ctx, SubscriptionKind.CATEGORY, category.id or 0)
         if followers:

@@ -20,11 +20,9 @@ from db.models import (
     ItemStatus,
     Offer,
     OutboxMessage,
-    Role,
-    RoleName,
-    User,
 )
 from db.outbox import NewMessage, enqueue_many
+from db.roles import admin_users
 from handlers.actions import action
 from handlers.content import event_texts, offer_texts, originals_note
 from handlers.context import Context
@@ -261,44 +259,6 @@ def broadcast_report(ctx: Context, payload: dict[str, Any]) -> list[Reply] | Non
     return [Reply(text)]
 
 
-@renders("help_request")
-def help_request(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
-    """Tell a coordinator that a resident would like to help, with what they agreed to share."""
-    from db.models import HelpRequest
-
-    request = ctx.session.get(HelpRequest, payload.get("request_id") or 0)
-    if request is None:
-        return None
-    offer = ctx.session.get(Offer, request.offer_id)
-    t = ctx.t
-    text = t._(
-        "%(name)s would like to help with %(offer)s. Contact: %(contact)s",
-        name=request.shared_name or t._("Someone"),
-        offer=offer.title if offer else "",
-        contact=request.shared_contact or "-",
-    )
-    reply = Button(t.pgettext("button", "✉️ Answer"), action("hr_reply", request.id or 0))
-    return [Reply(text, buttons=((reply,),))]
-
-
-@renders("help_reply")
-def help_reply(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
-    """Pass a coordinator's answer on to the resident who offered to help."""
-    from db.models import HelpRequest, Organisation
-
-    request = ctx.session.get(HelpRequest, payload.get("request_id") or 0)
-    if request is None:
-        return None
-    organisation = ctx.session.get(Organisation, request.organisation_id)
-    offer = ctx.session.get(Offer, request.offer_id)
-    heading = ctx.t._(
-        "An answer from %(organisation)s about %(offer)s:",
-        organisation=organisation.name if organisation else "",
-        offer=offer_texts(ctx, offer).title if offer else "",
-    )
-    return [Reply(f"{heading}\n\n{ctx.t.isolate(str(payload.get('text', '')))}")]
-
-
 @renders("retention_notice")
 def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
     """Tell a long-silent user that their data will be deleted unless they write."""
@@ -321,23 +281,8 @@ def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | Non
 
 # A second rate limit within this time is the same episode: the admins heard of it already.
 SEND_LIMIT_EPISODE = timedelta(hours=1)
-_MESSENGERS = {"signal": "Signal", "telegram": "Telegram"}
-
-
-def _admin_users(session: Session, admins: frozenset[tuple[str, str]]) -> list[User]:
-    """Every admin the bot can write to: by configuration (ADMIN_IDS) or by an admin role."""
-    found: dict[int, User] = {}
-    for transport, external_id in sorted(admins):
-        user = session.exec(
-            select(User).where(User.transport == transport, User.external_id == external_id)
-        ).first()
-        if user is not None and user.id is not None:
-            found[user.id] = user
-    by_role = select(User).join(Role, col(Role.user_id) == col(User.id))
-    for user in session.exec(by_role.where(Role.role == RoleName.ADMIN)).all():
-        if user.id is not None:
-            found[user.id] = user
-    return [user for user in found.values() if user.active]
+# Messengers by their own names.
+MESSENGERS = {"signal": "Signal", "telegram": "Telegram", "matrix": "Matrix", "console": "Console"}
 
 
 def queue_send_limit_notices(
@@ -374,7 +319,7 @@ def queue_send_limit_notices(
             return 0
     messages = [
         NewMessage(user=user, kind=kind, dedupe_key=f"{key}:{user.id}", payload=payload)
-        for user in _admin_users(session, admins)
+        for user in admin_users(session, admins=admins)
     ]
     return len(enqueue_many(session, messages, now=now))
 
@@ -386,7 +331,7 @@ def _wait(ctx: Context, payload: dict[str, Any]) -> str:
 
 def _messenger(payload: dict[str, Any]) -> str:
     transport = str(payload.get("transport", ""))
-    return _MESSENGERS.get(transport, transport.capitalize())
+    return MESSENGERS.get(transport, transport.capitalize())
 
 
 @renders("send_limit")

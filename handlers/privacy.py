@@ -183,12 +183,43 @@ def _sections(ctx: Context, data: dict[str, Any], names: _Names) -> list[str]:
             helping.append(
                 t._("%(offer)s (%(organisation)s).", offer=offer, organisation=organisation)
             )
+        if count := len(row.get("messages", [])):
+            helping.append(
+                t.ngettext(
+                    "%(offer)s: %(count)s message between you and %(organisation)s.",
+                    "%(offer)s: %(count)s messages between you and %(organisation)s.",
+                    count,
+                    offer=offer,
+                    organisation=organisation,
+                )
+            )
     if helping:
         sections.append(
             _section(
                 t.pgettext("data section", "Offers you asked to help with"),
-                t._("What you agreed to share with the organisation, so that it can contact you."),
+                t._(
+                    "What you agreed to share with the organisation and the messages you "
+                    "exchanged, so that they can answer you. A closed request is deleted "
+                    "%(days)s days after it was closed.",
+                    days=t.number(ctx.settings.retention_help_days),
+                ),
                 helping,
+            )
+        )
+    written = [row for row in data["help_messages_written"] if row["side"] != "resident"]
+    if written:
+        sections.append(
+            _section(
+                t.pgettext("data section", "Your answers to requests to help"),
+                t.ngettext(
+                    "%(count)s message you wrote for an organisation, kept with its request "
+                    "until %(days)s days after it was closed.",
+                    "%(count)s messages you wrote for an organisation, kept with their requests "
+                    "until %(days)s days after they were closed.",
+                    len(written),
+                    days=t.number(ctx.settings.retention_help_days),
+                ),
+                [],
             )
         )
     roles = []
@@ -254,8 +285,8 @@ def confirm_delete(ctx: Context) -> list[Reply]:
     t = ctx.t
     text = t._(
         "Delete everything I have stored about you: your settings, what you follow, the "
-        "events you signed up for and your messages waiting to be sent? This cannot be "
-        "undone."
+        "events you signed up for, your requests to help with their messages, and your "
+        "messages waiting to be sent? This cannot be undone."
     )
     return [
         Reply(

@@ -27,6 +27,7 @@ from db.models import (
     Broadcast,
     Event,
     ItemStatus,
+    Offer,
     Organisation,
     OutboxMessage,
     OutboxStatus,
@@ -471,3 +472,62 @@ async def test_a_coordinator_is_invited_and_publishes_an_event_through_telegram(
         assert event.capacity == 20 and event.ends_at - event.starts_at == timedelta(hours=2)
     # Plain text everywhere: no parse mode on anything the bot sent, so nothing was escaped.
     assert not [c for c in fake.calls if "parse_mode" in c.params]
+
+
+async def test_a_request_to_help_goes_to_the_admin_and_the_answer_back_through_telegram(
+    city: App, database_url: str, clock: FakeClock, fake: FakeBotApi
+) -> None:
+    """No demo organisation has a coordinator: the admin is told, in English, of a Ukrainian
+    resident; the admin's answer reaches her in Ukrainian, naming English; hers comes back."""
+    en = city.translations.get("en")
+    transport = quick_transport(city, database_url, fake)
+    virtual = VirtualTime()
+    pacer = Pacer(city.settings.broadcast_rate, monotonic=virtual.now, sleep=virtual.sleep)
+    worker, _jobs = worker_for(city, transport, clock, pacer)
+    with session_scope(city.engine) as session:
+        offer = session.exec(select(Offer).where(Offer.organisation_id == 1)).first()
+        assert offer is not None
+        offer_id, title = offer.id, offer.title
+    async with running(transport, fake):
+        await say(fake, SENTINEL, "/start")
+        admin, rita = Chat(fake, ADMIN, transport), Chat(fake, RITA, transport)
+        await onboard(fake, ADMIN)
+        await onboard(fake, RITA, "uk")
+        await rita.say(f"/start o_{offer_id}")  # the offer's deep link
+        await rita.press(f"hr_ask:{offer_id}")
+        # Telegram gives the name and, without a username, a link that opens the chat.
+        assert f"tg://user?id={RITA}" in rita.text
+        await rita.press(f"hr_yes:{offer_id}")
+        assert "адміністраторам бота" in rita.text
+
+        mark = len(fake.calls)
+        assert await worker.deliver_due() == 1
+        [notice] = sent_since(fake, mark, ADMIN, "sendMessage")
+        assert f"{title} (" in notice.params["text"]
+        assert en._("Their language: %(language)s.", language="Ukrainian") in notice.params["text"]
+        assert f"tg://user?id={RITA} on Telegram" in notice.params["text"]
+        write = next(b["callback_data"] for b in buttons(notice.result))
+        assert write.startswith("hr_write:")
+        admin.last = [notice.result]
+        await admin.press(write)
+        await admin.say("Thank you! Come by on Tuesday at 10.")
+
+        mark = len(fake.calls)
+        assert await worker.deliver_due() == 1
+        [answer] = sent_since(fake, mark, RITA, "sendMessage")
+        assert "(мова: англійська)" in answer.params["text"]
+        assert "Come by on Tuesday at 10." in answer.params["text"]
+        rita.last = [answer.result]
+        await rita.press(write)
+        await rita.say("Дякую, буду!")
+        assert "уже в дорозі" in rita.text
+
+        mark = len(fake.calls)
+        assert await worker.deliver_due() == 1
+        [back] = sent_since(fake, mark, ADMIN, "sendMessage")
+        assert "writes (in Ukrainian)" in back.params["text"]
+        assert "Дякую, буду!" in back.params["text"]
+    with session_scope(city.engine) as session:
+        assert {row.status for row in session.exec(select(OutboxMessage)).all()} == {
+            OutboxStatus.SENT
+        }

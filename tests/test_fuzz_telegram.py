@@ -197,6 +197,9 @@ FORGED = [
     "hr_list",
     "hr_reply:1",
     "hr_ask:1",
+    "hr_show:1",
+    "hr_write:1",
+    "hr_close:1",
     "poster:e:1",
     "ics:1",
     "ics:999999999",
@@ -598,7 +601,7 @@ def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     with sqlite3.connect(db_path) as connection:
         tables = {
             table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
-            for table in (*GUARDED, "outbox", "help_requests")
+            for table in (*GUARDED, "outbox", "help_requests", "help_messages")
         }
         marks = ",".join("?" * len(POOL))
         tables["fuzz_user_ids"] = connection.execute(
@@ -614,14 +617,20 @@ def assert_nothing_changed(
     for table in GUARDED:
         assert after[table] == before[table], f"a resident changed {table}"
     fuzzers = {row[0] for row in after["fuzz_user_ids"]}
-    # Residents may ask to help (hr_yes), which tells the organisation's coordinators, or free a
+    # Residents may ask to help (hr_yes), which tells the organisation's coordinators (and may
+    # write or close their own request), or free a
     # place that goes to the next person waiting: only those rows may appear, made by a fuzzer.
     new_requests = [row for row in after["help_requests"] if row not in before["help_requests"]]
     assert all(row[1] in fuzzers for row in new_requests), new_requests
+    # ...and write in their own requests only, as residents.
+    own = {row[0] for row in after["help_requests"] if row[1] in fuzzers}
+    new_messages = [row for row in after["help_messages"] if row not in before["help_messages"]]
+    assert all(row[1] in own and row[3] == "resident" for row in new_messages), new_messages
     for row in after["outbox"]:
         if row not in before["outbox"]:
             note(repr(row))
-            assert "help_request" in row or "promoted" in row, row
+            kinds = ("help_request", "help_message", "help_closed", "promoted")
+            assert any(kind in row for kind in kinds), row
 
 
 def residents_in(app: App, users: list[int]) -> None:

@@ -470,7 +470,7 @@ def test_retention_runs_one_transaction_per_slice_of_each_kind(
         while run.next_slice(app.engine):
             pass
     slices = sum(max(1, math.ceil(n / limit)) for n in (messages, expired, to_warn, audit_rows))
-    slices += 2  # no drafts and no saved searches: one slice finds none of each
+    slices += 3  # no drafts, closed requests to help or saved searches: one slice each finds none
     assert transactions.count == slices
     assert run.done == {
         "messages": messages,
@@ -478,6 +478,7 @@ def test_retention_runs_one_transaction_per_slice_of_each_kind(
         "warned": to_warn,
         "audit": audit_rows,
         "drafts": 0,
+        "help": 0,
         "searches": 0,
     }
     with session_scope(app.engine) as session:
@@ -532,7 +533,7 @@ def test_an_expired_coordinators_many_audit_entries_go_a_slice_at_a_time(app: Ap
         while run.next_slice(app.engine):
             pass
     # 500, 500, then the last 200 with the two users; one each for the other kinds of data
-    assert transactions.count == 3 + 5
+    assert transactions.count == 3 + 6
     assert run.done["users"] == 2
     with session_scope(app.engine) as session:
         assert session.exec(select(AuditEntry)).all() == []
@@ -557,6 +558,7 @@ def test_each_retention_slice_walks_the_primary_key_from_where_the_last_one_stop
         "outbox",
         "users",
         "audit_log",
+        "help_requests",
     }
     with app.engine.connect() as connection:
         for sql, params in walks:

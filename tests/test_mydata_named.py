@@ -85,12 +85,14 @@ def test_mydata_names_each_thing_and_explains_each_section(admin_app: App, local
         ("Events you signed up for", "So that I can remind you and keep your place."),
         (
             "Offers you asked to help with",
-            "What you agreed to share with the organisation, so that it can contact you.",
+            "What you agreed to share with the organisation and the messages you exchanged, so "
+            "that they can answer you. A closed request is deleted %(days)s days after it was "
+            "closed.",
         ),
         ("Your roles", "So that you can publish and announce for these organisations."),
     ]:
         assert t.pgettext("data section", heading) in text
-        assert t._(why) in text
+        assert plain(t._(why, **({"days": t.number(30)} if "%(days)s" in why else {}))) in text
     assert "_id" not in text and "{" not in text, "no bare ids, no JSON in the message"
     # The machine-readable copy keeps every table and gains the names its ids stand for.
     assert {row["target_name"] for row in data["subscriptions"]} == {

@@ -35,7 +35,7 @@ from bot.transports.signal import SignalTransport
 from bot.transports.signal_daemon import RateLimiter
 from bot.transports.signal_render import render_messages
 from db.engine import make_engine, session_scope
-from db.models import Event, OutboxMessage, OutboxStatus, User
+from db.models import Event, Offer, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue_many
 from tests.conftest import make_settings
 from tests.fake_signal_cli import (
@@ -1452,3 +1452,49 @@ async def test_a_new_user_becomes_a_coordinator_with_join_as_the_first_message(
         user = session.exec(select(User).where(User.external_id == nour.aci)).one()
         assert user.locale == "ar"
         assert [r.user_id for r in session.exec(select(Role)).all()] == [user.id]
+
+
+async def test_a_request_to_help_reaches_an_admin_and_the_answer_comes_back_on_signal(
+    admin_app: App, clock: FakeClock, fake: FakeSignalCli, admins: tuple[str, str]
+) -> None:
+    """No demo organisation has a coordinator: a Ukrainian resident's request reaches the German
+    admin with the number she agreed to share, and his answer reaches her in Ukrainian."""
+    app = admin_app
+    german, _arabic = admins
+    uk, de = app.translations.get("uk"), app.translations.get("de")
+    with session_scope(app.engine) as session:
+        offer = session.exec(select(Offer).where(Offer.organisation_id == 1)).first()
+        assert offer is not None
+        offer_id = offer.id
+    async with running(make_transport(app, fake)) as transport:
+        await onboard(fake, app, german, "Deutsch")
+        olena = Person(fake, number="+4917655501234")
+        text = await olena.say("start")
+        text = await olena.say(number_of(text, "Українська"))
+        await olena.say(number_of(text, uk.pgettext("button", "✅ I agree")))
+        text = await olena.say(f"/start o_{offer_id}")
+        text = await olena.say(number_of(text, uk.pgettext("button", "🙋 I'd like to help")))
+        assert "+4917655501234" in text and "Signal" in text
+        text = await olena.say(number_of(text, uk.pgettext("button", "✅ Yes, share my contact")))
+        assert "адміністраторам бота" in text
+
+        worker = delivery_worker(app, clock, transport)
+        before = len(fake.delivered_to(german))
+        assert await worker.deliver_due() == 1
+        [notice] = fake.delivered_to(german)[before:]
+        assert "+4917655501234 über Signal" in notice.text
+        assert "Sprache der Person: Ukrainisch." in notice.text
+        assert "als Administrator" in notice.text
+        admin = Person(fake)
+        admin.aci, admin.answers = german, len(fake.delivered_to(german))
+        # The notice's buttons are the admin's typed numbers once it was delivered.
+        text = await admin.say(number_of(notice.text, de.pgettext("button", "✍️ Write a message")))
+        assert "auf Deutsch" in text
+        text = await admin.say("Komm gern am Dienstag um 10 ins Büro.")
+        assert "unterwegs" in text
+
+        before = len(fake.delivered_to(olena.aci))
+        assert await worker.deliver_due() == 1
+        [answer] = fake.delivered_to(olena.aci)[before:]
+        assert "(мова: німецька)" in answer.text
+        assert "Komm gern am Dienstag um 10 ins Büro." in answer.text

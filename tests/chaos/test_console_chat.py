@@ -364,19 +364,27 @@ async def test_a_coordinator_and_a_resident_talk_in_two_terminals(bots, chats) -
     mark = await rita.type(f"/start o_{offer_id}")
     await rita.expect("1) 🙋 I'd like to help", after=mark)
     mark = await rita.type("1")
-    await rita.expect("1) ✅ Yes, pass them on", after=mark)
+    # The console tells no contact to pass on: the organisation answers through the bot.
+    await rita.expect("1) ✅ Yes, send it", after=mark)
     mark = await rita.type("1")
-    await rita.expect("will contact you about", after=mark)
+    await rita.expect("to the coordinators of", after=mark)
 
-    shown = await cora.expect(f"would like to help with {offer_title}", timeout=ARRIVES_WITHIN)
-    await cora.expect("1) ✉️ Answer", after=shown)
+    shown = await cora.expect(f"New request to help with {offer_title}", timeout=ARRIVES_WITHIN)
+    await cora.expect("1) ✍️ Write a message", after=shown)
     mark = await cora.type("1")
-    await cora.expect("Write your answer.", after=mark)
+    await cora.expect("Write your message to", after=mark)
     mark = await cora.type("Komm gern am Dienstag um 10 ins Büro.")
-    await cora.expect("Your answer is on its way.", after=mark)
+    await cora.expect("is on its way.", after=mark)
 
-    await rita.expect("Komm gern am Dienstag um 10 ins Büro.", timeout=ARRIVES_WITHIN)
-    assert "An answer from" in rita.text
-    assert "would like to help" not in rita.text
+    shown = await rita.expect("Komm gern am Dienstag um 10 ins Büro.", timeout=ARRIVES_WITHIN)
+    assert "writes (in English)" in rita.text
+    assert "New request to help" not in rita.text  # the coordinator's notice is theirs only
     assert "Komm gern am Dienstag" not in cora.text  # a pipe does not echo; nor is it sent back
+    # and back: the resident answers from the notice's own menu
+    await rita.expect("1) ✍️ Write a message", after=shown)
+    mark = await rita.type("1")
+    await rita.expect("Write your message to", after=mark)
+    mark = await rita.type("Gern, bis Dienstag!")
+    await rita.expect("is on its way.", after=mark)
+    await cora.expect("Gern, bis Dienstag!", timeout=ARRIVES_WITHIN)
     assert await rita.close() == 0 and await cora.close() == 0

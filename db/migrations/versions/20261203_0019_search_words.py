@@ -1,7 +1,7 @@
 """search vocabulary: the distinct folded words of the search documents
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-03 16:00:00
 
 A typo is corrected against the words the documents really contain (db.search): `search_words`
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
