@@ -196,7 +196,7 @@ class DeliveryWorker:
         if notice is None:
             return
         await self.pacer.wait(through_pause=through_pause)
-        progress = Progress(notice.parts_sent)
+        progress = Progress(notice.parts_sent, key=f"outbox-{message_id}")
         try:
             await self.transport.send(notice.user_key, notice.replies, progress)
         except RetryLater as exc:

@@ -321,7 +321,7 @@ def retention_notice(ctx: Context, payload: dict[str, Any]) -> list[Reply] | Non
 
 # A second rate limit within this time is the same episode: the admins heard of it already.
 SEND_LIMIT_EPISODE = timedelta(hours=1)
-_MESSENGERS = {"signal": "Signal", "telegram": "Telegram"}
+_MESSENGERS = {"signal": "Signal", "telegram": "Telegram", "matrix": "Matrix"}
 
 
 def _admin_users(session: Session, admins: frozenset[tuple[str, str]]) -> list[User]:
