@@ -281,7 +281,9 @@ class Resident:
             await client.keys_claim(client.get_users_for_key_claiming())
         await client.send_to_device_messages()
 
-    async def open_direct_chat(self, bot: str, *, encrypted: bool = True, others: tuple = ()) -> str:
+    async def open_direct_chat(
+        self, bot: str, *, encrypted: bool = True, others: tuple = ()
+    ) -> str:
         """Create a room with the bot (as Element does a direct chat) and wait for it to join."""
         state = (
             [
@@ -363,7 +365,6 @@ class Resident:
             ignore_unverified_devices=True,
         )
         assert type(answer).__name__ == "RoomSendResponse", answer
-
 
     async def send_raw(self, event_type: str, content: dict[str, Any]) -> None:
         """Send an event as it is, past the client's own encryption."""

@@ -28,7 +28,6 @@ from nio import (
     LocalProtocolError,
     MegolmEvent,
     MessageDirection,
-    RoomGetStateResponse,
     RoomMessagesResponse,
     RoomSendResponse,
     SendRetryError,
@@ -163,6 +162,7 @@ class MatrixTransport:
                 await self._on_departure(room_id, user)
             for room_id, prev_batch in batch.cut_short:
                 batch.messages[:0] = await self._older(room_id, prev_batch, since)
+            await self._leave_groups()
             self._learn_rooms()
             await self._accept(batch.since, batch.messages)
             since, history = batch.since, True
@@ -229,28 +229,21 @@ class MatrixTransport:
                 del self.rooms[user]
 
     async def _on_invite(self, room_id: str) -> None:
-        """Join; stay in a direct room, tell a room of several people once, and leave it."""
+        """Accept an invitation; who else is in the room shows in the next sync."""
         client = self.client
         assert client is not None
         joined = await client.join(room_id)
         if isinstance(joined, JoinError):
             log.warning("matrix: could not accept an invitation: %s", joined)
-            return
-        state = await client.room_get_state(room_id)
-        if not isinstance(state, RoomGetStateResponse):
-            return
-        members = {
-            event.get("state_key")
-            for event in state.events
-            if event.get("type") == "m.room.member"
-            and event.get("content", {}).get("membership") in ("join", "invite")
-        }
-        members.discard(client.user_id)
-        if len(members) <= 1:
-            if members:
-                self.rooms[next(iter(members))] = room_id
-            return
-        await self._leave_group(room_id, sorted(members))
+
+    async def _leave_groups(self) -> None:
+        """Tell each room of several people, once, that the bot talks one to one; leave it."""
+        client = self.client
+        assert client is not None
+        for room_id, room in list(client.rooms.items()):
+            others = sorted(user for user in room.users if user != client.user_id)
+            if len(others) > 1:
+                await self._leave_group(room_id, others)
 
     async def _leave_group(self, room_id: str, members: list[str]) -> None:
         client = self.client
