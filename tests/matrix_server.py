@@ -44,8 +44,8 @@ SERVER_NAME = "localhost"
 SHARED_SECRET = "engagebot-tests-" + secrets.token_hex(8)
 # Rate limits every test account meets, unless a test lifts them for one account (admin API,
 # "override_ratelimit"): strict enough that the rate-limit test meets them quickly.
-MESSAGES_PER_SECOND = 5
-MESSAGE_BURST = 10
+MESSAGES_PER_SECOND = 1
+MESSAGE_BURST = 3
 
 
 def synapse_python() -> str | None:

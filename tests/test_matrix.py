@@ -26,7 +26,9 @@ from bot.i18n import RLM
 from bot.scheduler import Jobs
 from bot.transports.matrix import MatrixTransport
 from db.engine import session_scope
-from db.models import Event, OutboxMessage, OutboxStatus
+from db.models import Event, OutboxMessage, OutboxStatus, User
+from db.outbox import NewMessage, enqueue_many
+from tests.chaos.harness import BotProcess
 from tests.conftest import make_settings
 from tests.fakes import NoWaitPacer
 from tests.matrix_server import Resident, Synapse, start_server
@@ -49,7 +51,9 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
         server.stop()
 
 
-def bot_settings(synapse: Synapse, app: App, tmp_path: Path, *, fast: bool = True) -> App:
+def bot_settings(
+    synapse: Synapse, app: App, tmp_path: Path, *, fast: bool = True, **overrides: object
+) -> App:
     """The test's app, made again with a new bot account on the homeserver."""
     user_id, _token, password = synapse.register(f"bot{next(_names)}")
     if fast:
@@ -59,7 +63,8 @@ def bot_settings(synapse: Synapse, app: App, tmp_path: Path, *, fast: bool = Tru
         matrix_homeserver=synapse.url,
         matrix_user_id=user_id,
         matrix_password=password,
-        matrix_store_dir=str(tmp_path / "matrix-store"),
+        matrix_store_dir=str(tmp_path / f"matrix-store-{user_id[1:].split(':')[0]}"),
+        **overrides,
     )
     return App(settings, clock=app.clock)
 
@@ -96,6 +101,13 @@ async def resident(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Resident]:
     await person.start()
     yield person
     await person.close()
+
+
+async def wait_until(condition, *, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
 
 
 def number_of(text: str, label_part: str) -> str:
@@ -246,3 +258,168 @@ async def test_a_message_that_cannot_be_decrypted_is_asked_for_again(
             "not get. Please send it again."
         )
         assert expected in resident.texts()[-1]
+
+
+# -- delivery under the homeserver's rate limit ----------------------------------------------
+
+
+EACH = 4
+
+
+async def test_a_rate_limited_announcement_reaches_each_person_once(
+    synapse: Synapse, app: App, tmp_path: Path, clock: FakeClock
+) -> None:
+    # This bot meets Synapse's rc_message limit (1 a second, bursts of 3): its 429s carry
+    # retry_after_ms, and the outbox waits them out without counting them as failures.
+    limited = bot_settings(synapse, app, tmp_path, fast=False)
+    people = [Resident(synapse, f"reader{next(_names)}", tmp_path / "readers") for _ in range(3)]
+    try:
+        for person in people:
+            await person.start()
+        async with running(limited) as transport:
+            for person in people:
+                await person.open_direct_chat(transport.client.user_id, encrypted=False)
+            await wait_until(lambda: all(p.user_id in transport.rooms for p in people))
+            now = clock.now()
+            with session_scope(limited.engine) as session:
+                messages = []
+                for index, person in enumerate(people):
+                    user = User(
+                        transport="matrix",
+                        external_id=person.user_id,
+                        locale="de",
+                        consent_at=now,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                    session.add(user)
+                    session.flush()
+                    report = {"delivered": 3, "blocked": 0, "failed": 0}
+                    messages += [
+                        NewMessage(
+                            user=user,
+                            kind="broadcast_report",
+                            dedupe_key=f"r:{index}:{n}",
+                            payload=report,
+                        )
+                        for n in range(EACH)
+                    ]
+                enqueue_many(session, messages, now=now)
+            worker = DeliveryWorker(
+                conversation=limited.conversation,
+                transport=transport,
+                clock=clock,
+                rate=1000,
+                max_attempts=2,
+                pacer=NoWaitPacer(),
+            )
+            limits = 0
+            for _ in range(200):
+                await worker.deliver_due()
+                with session_scope(limited.engine) as session:
+                    rows = session.exec(select(OutboxMessage)).all()
+                    waiting = [r for r in rows if r.status == OutboxStatus.PENDING]
+                    limits += sum(r.last_error == "rate limited" for r in waiting)
+                    assert all(r.attempts == (r.status == OutboxStatus.SENT) for r in rows)
+                if not waiting:
+                    break
+                clock.advance(timedelta(seconds=1))
+                await asyncio.sleep(0.25)
+            assert not waiting and all(r.status == OutboxStatus.SENT for r in rows)
+            assert limits, "the homeserver never limited the bot; the test proves nothing"
+            for person in people:
+                with contextlib.suppress(AssertionError):
+                    await person.wait_for(lambda p=person: len(p.heard) >= EACH, what="notices")
+                await person.sync()
+                assert len(person.heard) == EACH, person.texts()
+                assert all(isinstance(e, RoomMessageNotice) for e in person.heard)
+    finally:
+        for person in people:
+            await person.close()
+        limited.close()
+
+
+async def test_a_flood_from_one_person_does_not_hold_up_another(
+    synapse: Synapse, app: App, resident: Resident, tmp_path: Path
+) -> None:
+    # The flood gate as configured for real (FLOOD_BURST's default), not the tests' wide one.
+    flooded = bot_settings(synapse, app, tmp_path, flood_burst=12)
+    calm = Resident(synapse, f"calm{next(_names)}", tmp_path / "calm")
+    await calm.start()
+    try:
+        async with running(flooded) as transport:
+            transport.stop_drain_seconds = 1.0
+            await resident.open_direct_chat(transport.client.user_id, encrypted=False)
+            await calm.open_direct_chat(transport.client.user_id, encrypted=False)
+            await onboard(calm, "English", flooded)
+            flood = 300
+            for start in range(0, flood, 30):
+                await asyncio.gather(
+                    *(resident.send(f"/help {n}") for n in range(start, start + 30))
+                )
+            began = asyncio.get_running_loop().time()
+            text = await calm.say("/help")
+            took = asyncio.get_running_loop().time() - began
+            assert "I help you find volunteer work" in text
+            assert took < 10, f"the calm person waited {took:.1f} s behind the flood"
+            await resident.sync()
+            # The flooding account heard a warning and some answers, never 300.
+            assert 1 <= len(resident.heard) < 50, len(resident.heard)
+            slow = (
+                bot.translations.get("de")._(
+                    "You are writing very fast. Please wait a few seconds, then try again."
+                )
+                if (bot := flooded)
+                else ""
+            )
+            assert any(slow in body for body in resident.texts()), resident.texts()[:3]
+    finally:
+        await calm.close()
+        flooded.close()
+
+
+# -- a kill -9 mid-conversation ----------------------------------------------------------------
+
+
+async def test_a_kill_mid_conversation_loses_and_repeats_nothing(
+    synapse: Synapse, resident: Resident, tmp_path: Path
+) -> None:
+    user_id, _token, password = synapse.register(f"bot{next(_names)}")
+    synapse.lift_rate_limit(user_id)
+    bot = BotProcess(
+        tmp_path / "process",
+        settings={
+            "matrix_homeserver": synapse.url,
+            "matrix_user_id": user_id,
+            "matrix_password": password,
+            "flood_burst": 1000,
+        },
+    )
+    await bot.prepare()
+    try:
+        run = await bot.start()
+        await wait_until(lambda: "is receiving messages" in run.text(), timeout=60)
+        await resident.open_direct_chat(user_id)
+        await resident.say("start")
+        await resident.say("2")  # English
+        await resident.say("1")  # I agree
+        before = len(resident.heard)
+        said = 40
+        for _ in range(said):
+            await resident.send("/help")
+        await resident.wait_for(lambda: len(resident.heard) > before + 3, what="some answers")
+        await bot.kill()
+        answered_before_kill = len(resident.heard) - before
+        run = await bot.start()
+        await resident.wait_for(
+            lambda: len(resident.heard) >= before + said, what="every answer", timeout=90
+        )
+        await asyncio.sleep(2)  # anything sent twice would arrive by now
+        await resident.sync()
+        answers = resident.heard[before:]
+        assert len(answers) == said, (answered_before_kill, bot.tails())
+        assert all("I help you find volunteer work" in event.body for event in answers)
+        device = re.findall(r"is device (\S+)", bot.tails(200))
+        assert len(set(device)) == 1, "the restart made a new device"
+    finally:
+        await bot.close()
