@@ -314,7 +314,11 @@ class Resident:
         return room is not None and user in room.users and user not in room.invited_users
 
     async def sync(self, timeout_ms: int = 500) -> None:
-        response = await self.client.sync(timeout=timeout_ms)
+        # A long timeline: a sync that cuts it short ("limited") would hide some of the bot's
+        # messages from the test.
+        response = await self.client.sync(
+            timeout=timeout_ms, sync_filter={"room": {"timeline": {"limit": 1000}}}
+        )
         await self._keys()
         rooms = getattr(getattr(response, "rooms", None), "join", {}) or {}
         for room_id, info in rooms.items():
