@@ -483,16 +483,23 @@ class MatrixTransport:
         """Trust every device of the room's members the first time the bot sees it.
 
         Residents do not verify the bot's device, nor the bot theirs: a device that appears is
-        trusted as it is. One whose keys change is a new device to nio, trusted the same way;
-        blacklisting one (by an operator, in nio's store) keeps it out.
+        trusted as it is (blacklisting one in nio's store keeps it out). A device added since the
+        room's key was shared gets that key before the next message, so it can read it.
         """
         client = self.client
         assert client is not None
         room = client.rooms[room_id]
+        devices = set()
         for user in room.users:
             for device in client.device_store.active_user_devices(user):
-                if not device.verified and not device.blacklisted:
+                if device.blacklisted:
+                    continue
+                if not device.verified:
                     client.verify_device(device)
+                devices.add((user, device.id))
+        session = client.olm.outbound_group_sessions.get(room_id) if client.olm else None
+        if session is not None and devices - session.users_shared_with - session.users_ignored:
+            session.shared = False  # nio then shares it with the devices that lack it
 
 
 def _failure(response: Any) -> RetryLater | RecipientGone | TemporaryFailure:
