@@ -121,6 +121,8 @@ class Synapse:
             "log_config": str(self._log_config()),
             "media_store_path": str(folder / "media"),
             "presence": {"enabled": False},
+            # Quick password hashing: every test registers and logs in several accounts.
+            "bcrypt_rounds": 4,
             "url_preview_enabled": False,
             "rc_message": {"per_second": MESSAGES_PER_SECOND, "burst_count": MESSAGE_BURST},
             "rc_login": {

@@ -263,7 +263,7 @@ async def test_a_message_that_cannot_be_decrypted_is_asked_for_again(
 # -- delivery under the homeserver's rate limit ----------------------------------------------
 
 
-EACH = 4
+EACH = 3
 
 
 async def test_a_rate_limited_announcement_reaches_each_person_once(
@@ -272,7 +272,7 @@ async def test_a_rate_limited_announcement_reaches_each_person_once(
     # This bot meets Synapse's rc_message limit (1 a second, bursts of 3): its 429s carry
     # retry_after_ms, and the outbox waits them out without counting them as failures.
     limited = bot_settings(synapse, app, tmp_path, fast=False)
-    people = [Resident(synapse, f"reader{next(_names)}", tmp_path / "readers") for _ in range(3)]
+    people = [Resident(synapse, f"reader{next(_names)}", tmp_path / "readers") for _ in range(2)]
     try:
         for person in people:
             await person.start()
