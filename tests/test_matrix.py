@@ -424,6 +424,8 @@ async def test_a_kill_mid_conversation_loses_and_repeats_nothing(
         assert re.search(r"taking up \d+ messages left by a stopped process", run.text()), (
             bot.tails()
         )
+        # The log names nobody: not our code, and not matrix-nio, which would at INFO.
+        assert resident.user_id not in bot.tails(10_000)
         device = re.findall(r"is device (\S+)", bot.tails(200))
         assert len(set(device)) == 1, "the restart made a new device"
     finally:
