@@ -23,7 +23,9 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.delivery import DeliveryWorker
 from bot.i18n import RLM
+from bot.messages import Reply
 from bot.scheduler import Jobs
+from bot.transports.base import RecipientGone
 from bot.transports.matrix import MatrixTransport
 from db.engine import session_scope
 from db.models import Event, OutboxMessage, OutboxStatus, User
@@ -231,6 +233,25 @@ async def test_a_group_room_gets_one_polite_line_and_the_bot_leaves(
             assert resident.texts() == [line]
     finally:
         await other.close()
+
+
+async def test_a_person_who_leaves_their_room_gets_nothing_more(
+    bot_app: App, resident: Resident
+) -> None:
+    async with running(bot_app) as transport:
+        room = await resident.open_direct_chat(transport.client.user_id, encrypted=False)
+        await onboard(resident, "Deutsch", bot_app)
+        await resident.client.room_leave(room)
+
+        def active() -> bool | None:
+            with session_scope(bot_app.engine) as session:
+                user = session.exec(select(User).where(User.external_id == resident.user_id)).one()
+                return user.active
+
+        await wait_until(lambda: not active())
+        assert resident.user_id not in transport.rooms
+        with pytest.raises(RecipientGone):
+            await transport.send(resident.user_id, [Reply("Hallo?")])
 
 
 async def test_a_message_that_cannot_be_decrypted_is_asked_for_again(

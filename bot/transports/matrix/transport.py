@@ -93,6 +93,8 @@ class MatrixTransport:
     _chats: ChatQueues[Fetched | Left] = field(init=False)
     _inbox: Inbox = field(init=False)
     _told_groups: set[str] = field(default_factory=set, init=False)
+    # Rooms the bot left (nio may still list them until it hears so from a sync).
+    _left_rooms: set[str] = field(default_factory=set, init=False)
     _unkept: set[int] = field(default_factory=set, init=False)
     _answered_wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _closing: bool = field(default=False, init=False)
@@ -220,7 +222,7 @@ class MatrixTransport:
         assert client is not None
         for room_id, room in client.rooms.items():
             others = [user for user in room.users if user != client.user_id]
-            if len(others) == 1:
+            if len(others) == 1 and room_id not in self._left_rooms:
                 self.rooms.setdefault(others[0], room_id)
 
     def _forget_room(self, room_id: str) -> None:
@@ -232,6 +234,7 @@ class MatrixTransport:
         """Accept an invitation; who else is in the room shows in the next sync."""
         client = self.client
         assert client is not None
+        self._left_rooms.discard(room_id)  # invited back into a room it left
         joined = await client.join(room_id)
         if isinstance(joined, JoinError):
             log.warning("matrix: could not accept an invitation: %s", joined)
@@ -242,7 +245,7 @@ class MatrixTransport:
         assert client is not None
         for room_id, room in list(client.rooms.items()):
             others = sorted(user for user in room.users if user != client.user_id)
-            if len(others) > 1:
+            if len(others) > 1 and room_id not in self._left_rooms:
                 await self._leave_group(room_id, others)
 
     async def _leave_group(self, room_id: str, members: list[str]) -> None:
@@ -261,6 +264,7 @@ class MatrixTransport:
         await client.room_leave(room_id)
         with contextlib.suppress(Exception):
             await client.room_forget(room_id)
+        self._left_rooms.add(room_id)
         self._forget_room(room_id)
         log.info("matrix: left a room of %d people; the bot talks one to one", len(members))
 
@@ -272,6 +276,7 @@ class MatrixTransport:
         await self.conversation.run_db(self.conversation.deactivate, self.name, user)
         client = self.client
         assert client is not None
+        self._left_rooms.add(room_id)
         with contextlib.suppress(Exception):
             await client.room_leave(room_id)
             await client.room_forget(room_id)
