@@ -8,7 +8,7 @@ CATALOGS := $(wildcard $(LOCALES)/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test install compile extract update lint format bench chaos clean
+.PHONY: run test install synapse compile extract update lint format bench chaos clean
 
 # DATABASE_URL from the environment, else from .env; a PostgreSQL one needs its driver installed.
 DATABASE_URL ?= $(shell sed -n 's/^[[:space:]]*\(export[[:space:]]\+\)\?DATABASE_URL[[:space:]]*=[[:space:]]*//Ip' .env 2>/dev/null | tail -n 1)
@@ -23,10 +23,25 @@ $(PG_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[postgresql]'
 	touch $@
 
-test: install
+# The Matrix tests talk to a real Synapse homeserver on 127.0.0.1: it comes from PyPI into a
+# virtualenv of its own (its pinned dependencies are not the bot's). Where it cannot be
+# installed, those tests are skipped and say why. `--dist loadgroup` keeps them on one worker,
+# so one Synapse serves them all.
+SYNAPSE_VENV := .venv-synapse
+SYNAPSE_STAMP := $(SYNAPSE_VENV)/.installed-stamp
+
+test: install $(SYNAPSE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+
+synapse: $(SYNAPSE_STAMP)
+
+$(SYNAPSE_STAMP):
+	$(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet 'matrix-synapse>=1.100' \
+		&& touch $@ || echo "Synapse could not be installed: the Matrix tests will be skipped"
 
 install: $(STAMP) $(COMPILED)
 
@@ -71,4 +86,4 @@ chaos: install
 	CHAOS_SCALE=full $(BIN)/pytest -m chaos -q
 
 clean:
-	rm -rf $(VENV) $(COMPILED) .pytest_cache
+	rm -rf $(VENV) $(SYNAPSE_VENV) $(COMPILED) .pytest_cache

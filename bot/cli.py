@@ -166,6 +166,10 @@ async def _run(app: App) -> int:
         from bot.transports.signal import SignalTransport
 
         transports.append(SignalTransport.from_settings(app.conversation, app.settings))
+    if app.settings.matrix_homeserver:
+        from bot.transports.matrix import MatrixTransport
+
+        transports.append(MatrixTransport(app.conversation, app.settings))
     if not transports:
         print("engagebot: no messenger is configured; opening the console chat instead")
         # The console user's reminders and announcements come through the same outbox;

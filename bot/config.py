@@ -19,6 +19,8 @@ RTL_LOCALES: frozenset[str] = frozenset({"ar", "fa"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # What Telegram accepts as a webhook's secret token, at a length nobody guesses.
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+# A Matrix user id (spec, "Appendices: User Identifiers"): @localpart:server, server with port.
+MATRIX_USER_ID = re.compile(r"@[^\s:]+:[^\s:]+(:[0-9]{1,5})?")
 
 
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
@@ -82,6 +84,16 @@ class Settings(BaseSettings):
     signal_rate: float = 1.0  # messages per second, for everything the account sends
     # The daemon's --receive-mode: "manual" lets the bot say when signal-cli takes messages.
     signal_receive_mode: str = "on-connection"
+    # Matrix: an ordinary account on a homeserver; enabled when MATRIX_HOMESERVER is set.
+    matrix_homeserver: str | None = None
+    matrix_user_id: str | None = Field(default=None, validate_default=True)
+    # Either an access token of the bot's device, or the password it logs in with once.
+    matrix_access_token: str | None = None
+    matrix_password: str | None = Field(default=None, validate_default=True)
+    # Where the bot keeps its device's keys and login; default: "matrix" beside a SQLite file,
+    # else ./data/matrix. Back it up with the database.
+    matrix_store_dir: str | None = None
+    matrix_rate: float = Field(default=10, gt=0, le=1000)  # proactive messages a second
 
     # Reminders, alerts and the outbox.
     scheduler_tick_seconds: float = Field(default=30, gt=0, le=3600)
@@ -223,6 +235,51 @@ class Settings(BaseSettings):
         if value not in {"on-connection", "manual"}:
             raise ValueError("must be on-connection or manual, as given to signal-cli daemon")
         return value
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _matrix_homeserver_shape(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).netloc:
+            raise ValueError("must be the homeserver's URL such as https://matrix.example.org")
+        return value
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_user_id_shape(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is None:
+            if info.data.get("matrix_homeserver"):
+                raise ValueError("is required when MATRIX_HOMESERVER is set")
+            return None
+        if not MATRIX_USER_ID.fullmatch(value):
+            raise ValueError("must be the bot's full Matrix id such as @engagebot:example.org")
+        return value
+
+    @field_validator("matrix_access_token", "matrix_password", "matrix_store_dir")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
+    @field_validator("matrix_password")
+    @classmethod
+    def _matrix_login(cls, value: str | None, info: ValidationInfo) -> str | None:
+        token = info.data.get("matrix_access_token")
+        if info.data.get("matrix_homeserver") and not (value or token):
+            raise ValueError("or MATRIX_ACCESS_TOKEN is required when MATRIX_HOMESERVER is set")
+        return value
+
+    @cached_property
+    def matrix_store(self) -> Path:
+        """Return the folder of the Matrix device's keys and login."""
+        if self.matrix_store_dir:
+            return Path(self.matrix_store_dir)
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            database = Path(self.database_url.removeprefix("sqlite:///").split("?")[0])
+            return database.parent / f"{database.stem}-matrix"
+        return Path("data/matrix")
 
     @field_validator("telegram_bot_username")
     @classmethod

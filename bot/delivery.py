@@ -254,7 +254,7 @@ class DeliveryWorker:
 
     async def _send(self, message_id: int, notice: Notice) -> None:
         """Send one rendered message and record its outcome; its window slot is held till then."""
-        progress = Progress(notice.parts_sent)
+        progress = Progress(notice.parts_sent, key=f"outbox-{message_id}")
         try:
             await self.transport.send(notice.user_key, notice.replies, progress)
         except RetryLater as exc:

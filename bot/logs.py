@@ -2,9 +2,10 @@
 
 python-telegram-bot logs every update it fetches and every request it makes at DEBUG, with
 the texts people wrote and their ids; httpx and httpcore log every request and its body's
-progress; SQLAlchemy logs statements. None of that belongs in an ordinary log, whatever
-LOG_LEVEL says: these libraries log at WARNING and above unless the operator asks for their
-wire logging with LOG_WIRE=true (for debugging a transport; the bot token stays redacted).
+progress; SQLAlchemy logs statements; matrix-nio logs people's Matrix ids and devices at INFO.
+None of that belongs in an ordinary log, whatever LOG_LEVEL says: these libraries log at
+WARNING and above unless the operator asks for their wire logging with LOG_WIRE=true (for
+debugging a transport; the bot token stays redacted).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 # The libraries whose debug and info records carry what people wrote, their ids or requests.
-WIRE_LOGGERS = ("telegram", "httpx", "httpcore", "hpack", "sqlalchemy")
+WIRE_LOGGERS = ("telegram", "httpx", "httpcore", "hpack", "sqlalchemy", "nio", "aiohttp")
 # Libraries that are merely chatty.
 QUIET_LOGGERS = ("alembic", "apscheduler")
 

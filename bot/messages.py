@@ -31,6 +31,9 @@ class Incoming:
     # The message whose button was pressed can be edited in place (Telegram, within 48 hours):
     # a reply with `replace` then changes that message instead of following it.
     can_edit: bool = False
+    # The messenger received a message it could not read: "encrypted" when it could not be
+    # decrypted (Matrix, a key that never arrived); the person is asked to send it again.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

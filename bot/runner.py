@@ -39,6 +39,8 @@ def delivery_rate(app: App, transport: Transport) -> float:
         return app.settings.signal_rate
     if transport.name == "telegram":
         return app.settings.broadcast_rate
+    if transport.name == "matrix":
+        return app.settings.matrix_rate
     return 100.0
 
 

@@ -461,6 +461,8 @@ class Conversation:
         incoming = ctx.incoming
         if incoming.action is not None:
             return self._run_action(ctx, incoming.action)
+        if incoming.unreadable == "encrypted":
+            return self._undecryptable(ctx)
         if incoming.text is None:
             return self._unsupported(ctx)
         if len(incoming.text) > MAX_TEXT_CHARS * 2:
@@ -531,6 +533,13 @@ class Conversation:
 
     def _unsupported(self, ctx: Context) -> list[Reply]:
         text = ctx.t._("I can only read text messages. Please choose from the menu.")
+        return self._answer_keeping_flow(ctx, text)
+
+    def _undecryptable(self, ctx: Context) -> list[Reply]:
+        text = ctx.t._(
+            "I could not read your last message: it reached me encrypted with a key I did "
+            "not get. Please send it again."
+        )
         return self._answer_keeping_flow(ctx, text)
 
     def _empty(self, ctx: Context) -> list[Reply]:

@@ -18,6 +18,9 @@ class Progress:
     """
 
     sent: int = 0
+    # A name for this notice that stays the same across attempts and restarts (the outbox
+    # row's), for messengers that de-duplicate a resend by it (Matrix's transaction ids).
+    key: str | None = None
 
 
 class Transport(Protocol):
