@@ -1,4 +1,7 @@
+from types import SimpleNamespace
+
 import pytest
+from sqlalchemy import create_engine
 
 from bot.cli import main
 from bot.config import SettingsError, load_settings
@@ -16,7 +19,9 @@ def test_the_telegram_transport_keeps_to_telegram_rate() -> None:
     from bot.transports.telegram import TelegramTransport
 
     settings = load_settings(_env_file=None, telegram_bot_token="123:ABC", telegram_rate="12.5")
-    transport = TelegramTransport(None, settings)  # type: ignore[arg-type]
+    # Nothing is asked of the conversation but where its database is (for the inbox).
+    conversation = SimpleNamespace(engine=create_engine("sqlite://"))
+    transport = TelegramTransport(conversation, settings)  # type: ignore[arg-type]
     assert transport.overall_rate == 12.5
 
 
