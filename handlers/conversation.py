@@ -10,6 +10,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -216,15 +217,8 @@ class Conversation:
         locale = negotiate_locale(
             user.locale, user.language_hint, default=self.settings.default_locale
         )
-        ctx = Context(
-            session=session,
-            user=user,
-            state=state,
-            t=self.translations.get(locale),
-            now=now,
-            settings=self.settings,
-            translations=self.translations,
-            incoming=Incoming(user.transport, user.external_id),
+        ctx = self._context(
+            session, user, state, locale, now, Incoming(user.transport, user.external_id)
         )
         replies = render_notice(ctx, row.kind, row.payload)
         if not replies:
@@ -396,16 +390,7 @@ class Conversation:
                     incoming.locale_hint,
                     default=self.settings.default_locale,
                 )
-                ctx = Context(
-                    session=session,
-                    user=user,
-                    state=state,
-                    t=self.translations.get(locale),
-                    now=now,
-                    settings=self.settings,
-                    translations=self.translations,
-                    incoming=incoming,
-                )
+                ctx = self._context(session, user, state, locale, now, incoming)
                 replies = self._route(ctx)
                 if not ctx.user_deleted:
                     forget_search(ctx)
@@ -456,6 +441,27 @@ class Conversation:
         return [self._finish(Reply(text), t)]
 
     # -- routing ------------------------------------------------------------------------------
+
+    def _context(
+        self,
+        session: Session,
+        user: User,
+        state: ConversationState,
+        locale: str,
+        now: datetime,
+        incoming: Incoming,
+    ) -> Context:
+        """The context one answer or notice is made in, in `locale`."""
+        return Context(
+            session=session,
+            user=user,
+            state=state,
+            t=self.translations.get(locale),
+            now=now,
+            settings=self.settings,
+            translations=self.translations,
+            incoming=incoming,
+        )
 
     def _route(self, ctx: Context) -> list[Reply]:
         incoming = ctx.incoming
