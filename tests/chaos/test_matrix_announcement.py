@@ -161,7 +161,7 @@ async def test_an_announcement_on_matrix_reaches_each_once_under_the_rate_limit(
             pool, lambda resident: open_direct_room(synapse, resident[1], bot_id), residents
         )
         joined = await until(
-            lambda: set(rooms) <= joined_rooms(synapse, bot_id), timeout=120, interval=0.5
+            lambda: set(rooms) <= joined_rooms(synapse, bot_id), timeout=PEOPLE + 60, interval=0.5
         )
         assert joined is not None, (
             f"the bot joined {len(set(rooms) & joined_rooms(synapse, bot_id))} of {PEOPLE} "
