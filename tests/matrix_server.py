@@ -71,9 +71,12 @@ def free_port() -> int:
 class Synapse:
     """One Synapse process; `url` is its client-server API."""
 
-    def __init__(self, python: str, folder: Path) -> None:
+    def __init__(self, python: str, folder: Path, *, access_log: bool = False) -> None:
         self.python = python
         self.folder = folder
+        # With `access_log`, homeserver.log has a line for every request and its status code
+        # (the "synapse.access" loggers, at INFO), so a test can count the 429s it answered.
+        self.access_log = access_log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -185,6 +188,7 @@ class Synapse:
                         }
                     },
                     "root": {"level": "WARNING", "handlers": ["file"]},
+                    "loggers": {"synapse.access": {"level": "INFO"}} if self.access_log else {},
                     "disable_existing_loggers": False,
                 }
             )
@@ -234,10 +238,15 @@ class Synapse:
 
     def lift_rate_limit(self, user_id: str) -> None:
         """Let one account send as fast as it likes (admin API, "Override ratelimiting")."""
+        self.set_rate_limit(user_id, per_second=0, burst=0)
+
+    def set_rate_limit(self, user_id: str, *, per_second: float, burst: int) -> None:
+        """Give one account a message limit of its own; 0 and 0 lift it (admin API,
+        "Override ratelimiting": rc_message for this user)."""
         self._request(
             "POST",
             f"/_synapse/admin/v1/users/{urllib.parse.quote(user_id)}/override_ratelimit",
-            {"messages_per_second": 0, "burst_count": 0},
+            {"messages_per_second": per_second, "burst_count": burst},
             token=self.admin_token,
         )
 
@@ -382,14 +391,14 @@ class Resident:
         )
 
 
-def start_server(folder: Path) -> Synapse:
+def start_server(folder: Path, *, access_log: bool = False) -> Synapse:
     python = synapse_python()
     if python is None:
         raise LookupError(
             "Synapse is not installed: `make synapse` installs it into .venv-synapse "
             "(or set SYNAPSE_PYTHON to an interpreter that has matrix-synapse)"
         )
-    server = Synapse(python, folder)
+    server = Synapse(python, folder, access_log=access_log)
     server.start()
     return server
 
