@@ -48,6 +48,10 @@ DATABASE_AWAY_SECONDS = 2.0
 RECORD_RETRY_LONGEST = 5.0
 
 
+# Looked again this long after a pause ends, so what it held back is due by then.
+PAUSE_MARGIN_SECONDS = 0.05
+
+
 class Pacer:
     """Spaces calls so that at most `rate` happen per second, and pauses when told to."""
 
@@ -80,6 +84,10 @@ class Pacer:
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    def pause_left(self) -> float:
+        """Seconds until a pause the messenger asked for ends (0 when there is none)."""
+        return max(0.0, self._paused_until - self._monotonic())
 
 
 class DeliveryWorker:
@@ -153,7 +161,13 @@ class DeliveryWorker:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_timeout(poll_seconds))
+
+    def idle_timeout(self, poll_seconds: float) -> float:
+        """How long to wait for work: until the next poll, or until a shorter pause ends (a
+        homeserver's 429 asks for a fraction of a second), when the rows it held back are due."""
+        left = self.pacer.pause_left()
+        return min(poll_seconds, left + PAUSE_MARGIN_SECONDS) if left else poll_seconds
 
     async def deliver_due(self) -> int:
         """Send every row that is due now (in batches); return how many rows were handled."""

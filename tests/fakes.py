@@ -44,3 +44,6 @@ class NoWaitPacer:
 
     def pause(self, seconds: float) -> None:
         return None
+
+    def pause_left(self) -> float:
+        return 0.0

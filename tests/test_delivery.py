@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.clock import FakeClock
-from bot.delivery import DeliveryWorker
+from bot.delivery import PAUSE_MARGIN_SECONDS, DeliveryWorker, Pacer
 from bot.messages import Reply
 from bot.scheduler import Jobs
 from bot.transports.base import Progress, RetryLater
@@ -264,3 +264,27 @@ async def test_one_persons_messages_go_out_one_after_another_within_the_window(
     assert transport.most_on_network == 1
     delivered = [replies[0].text.split(": ")[1].split(" ")[0] for _key, replies in transport.sent]
     assert delivered == ["1", "2", "3"]
+
+
+def test_a_short_pause_is_waited_out_to_its_end_not_to_the_next_poll(
+    app: App, clock: FakeClock
+) -> None:
+    """A homeserver's 429 asks for a fraction of a second: the worker looks again then, not at
+    its next poll; a pause longer than the poll leaves the poll as it is."""
+    moment = [100.0]
+    pacer = Pacer(10, monotonic=lambda: moment[0])
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=RecordingTransport(),
+        clock=clock,
+        rate=10,
+        max_attempts=3,
+        pacer=pacer,
+    )
+    assert worker.idle_timeout(2.0) == 2.0
+    pacer.pause(0.2)
+    assert worker.idle_timeout(2.0) == pytest.approx(0.2 + PAUSE_MARGIN_SECONDS)
+    moment[0] += 0.2
+    assert worker.idle_timeout(2.0) == 2.0, "the pause is over"
+    pacer.pause(30)
+    assert worker.idle_timeout(2.0) == 2.0
