@@ -170,8 +170,11 @@ async def test_a_postgresql_holder_whose_session_ends_stops_and_the_heir_takes_o
         with second.connect() as connection:
             connection.execute(
                 text(
+                    # This test's database only: other tests hold advisory locks meanwhile.
                     "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                    "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+                    "AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
             )
             connection.commit()
