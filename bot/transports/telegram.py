@@ -55,6 +55,7 @@ from bot.transports.base import (
     TemporaryFailure,
 )
 from bot.transports.chats import ChatQueues
+from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
 from bot.transports.telegram_render import file_url_for
 from bot.transports.telegram_render import steps as render_steps
@@ -207,10 +208,11 @@ class TelegramTransport:
             .updater(None)
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
-            # Performance: httpx looks through every pooled connection on each request, so
-            # PTB's default of 256 cost a fifth of the process's time in a burst
-            # (benchmarks/RESULTS.md, "Profile"); 16 carry the delivery window and the answers.
-            .connection_pool_size(HTTP_CONNECTIONS)
+            # aiohttp rather than PTB's httpx: the same requests for much less of the process's
+            # time (benchmarks/RESULTS.md, "Profile"). 16 connections carry the delivery window
+            # and the answers; getUpdates has one of its own.
+            .request(AiohttpRequest(connections=HTTP_CONNECTIONS))
+            .get_updates_request(AiohttpRequest(connections=1))
             .build()
         )
         self._register_handlers(application)

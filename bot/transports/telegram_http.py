@@ -1,0 +1,114 @@
+"""The Bot API over aiohttp: python-telegram-bot's request interface with a lighter HTTP client.
+
+python-telegram-bot sends through httpx by default. In a burst, httpx and httpcore took the
+largest share of the process's time (benchmarks/RESULTS.md, "Profile"): they look through every
+pooled connection and build several objects per request. aiohttp (already a dependency, of
+matrix-nio) does the same requests for a fraction of that. python-telegram-bot allows this by
+design: any `telegram.request.BaseRequest` may be passed to its ApplicationBuilder, and only
+`do_request` (one HTTP request, returning the status and the body) is ours to write; parsing
+the answer, errors and retries stay python-telegram-bot's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    """Requests to the Bot API through one aiohttp session with a bounded connection pool."""
+
+    def __init__(
+        self,
+        *,
+        connections: int = 16,
+        read_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self._connections = connections
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                # HTTPS_PROXY and the like apply, as they did with httpx.
+                trust_env=True,
+                headers={"User-Agent": self.USER_AGENT},
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        session = self._session
+        if session is None or session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized")
+        files = request_data.multipart_data if request_data is not None else None
+        read = _chosen(read_timeout, self._read_timeout)
+        connect = _chosen(connect_timeout, self._connect_timeout)
+        pool = _chosen(pool_timeout, self._pool_timeout)
+        # aiohttp's `connect` covers waiting for a pooled connection and opening one; `read`
+        # bounds each wait for the answer, as with httpx (aiohttp has no write timeout).
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None if connect is None or pool is None else connect + pool,
+            sock_connect=connect,
+            sock_read=read,
+        )
+        data: aiohttp.FormData | dict[str, str] | None = None
+        if request_data is not None:
+            if files:
+                form = aiohttp.FormData()
+                for name, value in request_data.json_parameters.items():
+                    form.add_field(name, value)
+                for name, part in files.items():
+                    if isinstance(part, tuple):
+                        filename, content, *rest = part
+                        form.add_field(
+                            name,
+                            content,
+                            filename=filename,
+                            content_type=rest[0] if rest else None,
+                        )
+                    else:
+                        form.add_field(name, part)
+                data = form
+            else:
+                data = request_data.json_parameters
+        try:
+            async with session.request(method, url, data=data, timeout=timeout) as response:
+                return response.status, await response.read()
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+def _chosen(given: ODVInput[float], default: float | None) -> float | None:
+    """The timeout a call asked for, or this request object's default where it asked for none."""
+    return default if isinstance(given, DefaultValue) else given
