@@ -11,8 +11,6 @@ the answer, errors and retries stay python-telegram-bot's.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
@@ -103,7 +101,7 @@ class AiohttpRequest(BaseRequest):
         try:
             async with session.request(method, url, data=data, timeout=timeout) as response:
                 return response.status, await response.read()
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
