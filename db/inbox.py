@@ -13,10 +13,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, Text, bindparam, cast, delete, insert, null, or_, update
 from sqlmodel import Session, col, select
 
 from db.models import InboxUpdate, JobMark
+
+# Performance: the inbox is read and written for every update, so it is spoken to through Core
+# statements built once, here, and run on the session's connection (in its transaction) with
+# the values as parameters. Building a statement anew costs SQLAlchemy about eight times what
+# running a built one does, the ORM's identity map and unit of work cost more again, and the
+# stored update's JSON is not parsed just to learn whether it was handled (benchmarks/RESULTS.md,
+# "Profile").
+_INBOX: Table = InboxUpdate.__table__  # type: ignore[attr-defined]
+_THIS = (_INBOX.c.transport == bindparam("in_transport"), _INBOX.c.update_id == bindparam("in_id"))
+_AMONG = (
+    _INBOX.c.transport == bindparam("in_transport"),
+    _INBOX.c.update_id.in_(bindparam("ids", expanding=True)),
+)
+_KNOWN = select(_INBOX.c.update_id).where(*_AMONG)
+_INSERT = insert(_INBOX)
+# Handled: no payload left. Rows settled before these statements hold JSON null rather than SQL
+# NULL, so both count.
+_HANDLED = select(or_(_INBOX.c.payload.is_(None), cast(_INBOX.c.payload, Text) == "null")).where(
+    *_THIS
+)
+_SETTLE = update(_INBOX).where(*_THIS).values(payload=null(), replies=bindparam("in_replies"))
+_FINISH = delete(_INBOX).where(*_AMONG)
 
 
 @dataclass(frozen=True)
@@ -54,24 +76,24 @@ def store_fetched(
     if not updates:
         return []
     ids = [update.update_id for update in updates]
-    known = set(
-        session.exec(
-            select(InboxUpdate.update_id).where(
-                InboxUpdate.transport == transport, col(InboxUpdate.update_id).in_(ids)
-            )
-        ).all()
-    )
+    connection = session.connection()
+    known = set(connection.execute(_KNOWN, {"in_transport": transport, "ids": ids}).scalars())
     new = [update for update in updates if update.update_id not in known]
-    session.add_all(
-        InboxUpdate(
-            transport=transport,
-            update_id=update.update_id,
-            chat_key=update.chat_key[:64],
-            payload=update.payload,
-            received_at=now,
+    if new:
+        connection.execute(
+            _INSERT,
+            [
+                {
+                    "transport": transport,
+                    "update_id": update.update_id,
+                    "chat_key": update.chat_key[:64],
+                    "payload": update.payload,
+                    "replies": null(),
+                    "received_at": now,
+                }
+                for update in new
+            ],
         )
-        for update in new
-    )
     if not track_offset:
         return [update.update_id for update in new]
     offset = max(ids) + 1
@@ -115,16 +137,19 @@ def settle(
     The caller checked `was_handled` first in the same transaction. An update that was never
     stored (sent by a messenger without redelivery) is not recorded.
     """
-    entry = session.get(InboxUpdate, (transport, update_id))
-    if entry is not None:
-        entry.payload = None
-        entry.replies = replies
+    session.connection().execute(
+        _SETTLE, {"in_transport": transport, "in_id": update_id, "in_replies": replies}
+    )
 
 
 def was_handled(session: Session, *, transport: str, update_id: int) -> bool:
     """Return whether a stored update was handled already."""
-    entry = session.get(InboxUpdate, (transport, update_id))
-    return entry is not None and entry.payload is None
+    handled = (
+        session.connection()
+        .execute(_HANDLED, {"in_transport": transport, "in_id": update_id})
+        .scalar()
+    )
+    return bool(handled)
 
 
 def finish(session: Session, *, transport: str, update_ids: Iterable[int]) -> int:
@@ -132,9 +157,5 @@ def finish(session: Session, *, transport: str, update_ids: Iterable[int]) -> in
     ids = list(update_ids)
     if not ids:
         return 0
-    result = session.execute(
-        delete(InboxUpdate).where(
-            col(InboxUpdate.transport) == transport, col(InboxUpdate.update_id).in_(ids)
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = session.connection().execute(_FINISH, {"in_transport": transport, "ids": ids})
+    return int(result.rowcount or 0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, bindparam, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -87,14 +87,21 @@ def touch_user(
     return user, created
 
 
+# Built once: run for every update, and building a statement costs SQLAlchemy several times what
+# running a built one does (see db/inbox.py).
+_USER_AND_STATE = (
+    select(User, ConversationState)
+    .outerjoin(ConversationState, col(ConversationState.user_id) == col(User.id))
+    .where(User.transport == bindparam("transport"), User.external_id == bindparam("external_id"))
+)
+
+
 def user_and_state(
     session: Session, *, transport: str, external_id: str
 ) -> tuple[User | None, ConversationState | None]:
     """Return a person and their conversation state, read in one query (either may be None)."""
-    found = session.exec(
-        select(User, ConversationState)
-        .outerjoin(ConversationState, col(ConversationState.user_id) == col(User.id))
-        .where(User.transport == transport, User.external_id == external_id)
+    found = session.execute(
+        _USER_AND_STATE, {"transport": transport, "external_id": external_id}
     ).first()
     return (found[0], found[1]) if found is not None else (None, None)
 
