@@ -14,6 +14,7 @@ from sqlmodel import select
 from bot.app import App
 from bot.clock import FakeClock
 from bot.delivery import DeliveryWorker
+from bot.messages import Attachment, Place, Reply
 from bot.transports.telegram import TelegramTransport
 from db.broadcasts import queue_broadcast
 from db.engine import session_scope
@@ -212,3 +213,33 @@ async def test_with_paid_broadcasts_off_an_urgent_announcement_goes_at_the_usual
     assert sorted(call.chat_id for call in announced) == chats
     assert not any("allow_paid_broadcast" in call.params for call in announced)
     assert fake.paid_accepted == 0
+
+
+@pytest.mark.parametrize("paid", [True, False])
+async def test_every_bot_api_message_of_an_urgent_notice_is_a_paid_broadcast(
+    app: App, database_url: str, fake: FakeBotApi, paid: bool
+) -> None:
+    settings = telegram_settings(database_url, fake, telegram_paid_broadcasts=paid)
+    transport = TelegramTransport(app.conversation, settings)
+    chat = 8_200_001
+    fake.add_chat(chat)
+    urgent = Reply(
+        "x" * 5000,  # two text messages
+        place=Place("Betriebshof", "Daennerstraße 1", 49.44, 7.76),
+        attachments=(Attachment("karte.pdf", b"%PDF-1.4", "application/pdf", "Karte"),),
+        urgent=True,
+    )
+    async with running(transport, fake):
+        await transport.send(str(chat), [urgent])
+        await transport.send(str(chat), [Reply("Reminder: Sandsäcke füllen")])
+    sends = [call for call in fake.calls if call.ok and call.method.startswith("send")]
+    assert [call.method for call in sends] == [
+        "sendMessage",
+        "sendMessage",
+        "sendVenue",
+        "sendDocument",
+        "sendMessage",
+    ]
+    flags = [call.params.get("allow_paid_broadcast") for call in sends]
+    assert flags == ([True] * 4 if paid else [None] * 4) + [None]
+    assert fake.paid_accepted == (4 if paid else 0)
