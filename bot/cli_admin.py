@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from bot.accounts import ID_FORMS, BadUserId, parse_user_id
 from bot.app import App
 from bot.config import SUPPORTED_LOCALES
-from db.broadcasts import count_audience, queue_broadcast
+from db.broadcasts import count_audience, count_telegram_audience, queue_broadcast
 from db.engine import session_scope
 from db.imports import CSV_COLUMNS, OPTIONAL_COLUMNS, ImportError_, import_file
 from db.models import (
@@ -87,6 +87,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     broadcast.add_argument("--org", default=None, help="the organisation it is sent for")
     broadcast.add_argument("--at", default=None, help='when to send, such as "12.12. 18:00"')
+    broadcast.add_argument(
+        "--urgent",
+        action="store_true",
+        help="send it to Telegram as paid broadcasts (TELEGRAM_PAID_BROADCASTS; costs Stars)",
+    )
     broadcast.add_argument("--dry-run", action="store_true", help="only count the recipients")
 
     imports = commands.add_parser(
@@ -234,11 +239,20 @@ def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
         if parsed is None or parsed <= now:
             raise CommandError(f"--at {args.at!r} is not a time in the future")
         send_at = parsed
+    if args.urgent and not app.settings.telegram_paid_broadcasts:
+        raise CommandError(
+            "--urgent needs TELEGRAM_PAID_BROADCASTS=true (paid broadcasts enabled for the bot)"
+        )
     recipients = count_audience(session, audience=audience, audience_id=target)
     if recipients == 0:
         raise CommandError("no one would receive this announcement")
+    paid = ""
+    if args.urgent:
+        # Bot API, sendMessage, allow_paid_broadcast: 0.1 Telegram Stars per message, at most.
+        on_telegram = count_telegram_audience(session, audience=audience, audience_id=target)
+        paid = f"; urgent: at most {on_telegram / 10:g} Telegram Stars for {on_telegram} messages"
     if args.dry_run:
-        return f"{recipients} people would receive it"
+        return f"{recipients} people would receive it{paid}"
     organisation = _organisation(session, args.org) if args.org else None
     broadcast = Broadcast(
         audience=audience,
@@ -246,6 +260,7 @@ def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
         texts=texts,
         organisation_id=organisation.id if organisation else None,
         status=BroadcastStatus.SCHEDULED,
+        urgent=args.urgent,
         send_at=send_at,
         created_at=now,
     )
@@ -261,12 +276,13 @@ def _broadcast(app: App, session: Session, args: argparse.Namespace) -> str:
             "recipients": queued,
             "audience": audience,
             "languages": sorted(texts),
+            "urgent": args.urgent,
         },
         now=now,
     )
     return (
         f"announcement {broadcast.id} queued for {queued} people; the running bot sends it "
-        f"at {send_at.astimezone(app.settings.tz):%Y-%m-%d %H:%M}"
+        f"at {send_at.astimezone(app.settings.tz):%Y-%m-%d %H:%M}{paid}"
     )
 
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # Telegram's overall limit, in messages a second for everything the bot sends (answers
     # and the outbox together): about 30 for a bot (Bot API FAQ, "broadcasting to users").
     telegram_rate: float = Field(default=30, gt=0, le=1000)
+    # The bot's owner enabled paid broadcasts and holds Telegram Stars: admins may then send an
+    # announcement as urgent, with `allow_paid_broadcast` (Bot API, sendMessage: "up to 1000
+    # messages per second, ignoring broadcasting limits for a fee of 0.1 Telegram Stars per
+    # message"), at TELEGRAM_PAID_RATE messages a second instead of BROADCAST_RATE.
+    telegram_paid_broadcasts: bool = False
+    telegram_paid_rate: float = Field(default=1000, ge=1, le=1000)
     # The bot's Telegram username (without @), for links that open an offer or event in the bot
     # from calendar files and posters; without it they tell people to send "/start e_7".
     telegram_bot_username: str | None = None

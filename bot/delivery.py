@@ -6,6 +6,11 @@ Up to `window` messages are in flight at once (on the network, or sent and waiti
 outcome to be recorded); the outcomes of messages sent meanwhile are recorded together in one
 transaction. A crash therefore sends at most `window` messages again, and one person's messages
 still go out one after another.
+
+The messages of an urgent announcement go on a budget of their own where the messenger has one
+(`urgent_rate`: Telegram's paid broadcasts, up to 1,000 a second): they are spaced by their own
+pacer, so they neither wait for the ordinary pace nor use it up, and reminders claimed beside
+them still go out at theirs.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         recipient: str | None = None,
         window: int = 1,
+        urgent_rate: float | None = None,
     ) -> None:
         self.conversation = conversation
         self.transport = transport
@@ -124,6 +130,8 @@ class DeliveryWorker:
             else max(1, min(MAX_CLAIM, math.ceil(seconds_worth)))
         )
         self.pacer = pacer or Pacer(rate)
+        # Urgent notices' own pace (None: they keep the ordinary one).
+        self.urgent_pacer = Pacer(urgent_rate) if urgent_rate else None
         self.rng = rng or random.Random()
         # Messages on the network or waiting for their outcome to be recorded: a crash sends at
         # most these again (the rows stay claimed until the next holder of the lock takes over).
@@ -211,7 +219,10 @@ class DeliveryWorker:
             # What went out meanwhile may have met a limit, or the worker was told to stop.
             if not await self._may_go_on(paused, holding_slot=True):
                 return
-            await self.pacer.wait(through_pause=paused)
+            pacer = self.pacer
+            if notice.urgent and self.urgent_pacer is not None:
+                pacer = self.urgent_pacer
+            await pacer.wait(through_pause=paused)
             task = asyncio.create_task(self._send(message_id, notice))
             self._in_flight[notice.user_key] = task
             self._tasks.add(task)
@@ -273,6 +284,8 @@ class DeliveryWorker:
             await self.transport.send(notice.user_key, notice.replies, progress)
         except RetryLater as exc:
             self.pacer.pause(exc.retry_after)
+            if self.urgent_pacer is not None:
+                self.urgent_pacer.pause(exc.retry_after)
             await self._record(self._retry, message_id, exc.retry_after, progress.sent)
         except RecipientGone:
             await self._record(self.conversation.deactivate, self.transport.name, notice.user_key)

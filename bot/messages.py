@@ -77,7 +77,9 @@ class Reply:
 
     `replace` asks a messenger that can edit messages to edit the one whose button was pressed
     instead of sending a new message (paging, sub-menus). A `literal` reply is shown exactly as
-    written, never given direction marks: a command or code that must work when copied.
+    written, never given direction marks: a command or code that must work when copied. An
+    `urgent` reply belongs to an urgent announcement: a messenger that can send faster for a fee
+    does so when its operator allows it (Telegram's paid broadcasts), the others ignore it.
     """
 
     text: str
@@ -87,6 +89,7 @@ class Reply:
     replace: bool = False
     rtl: bool = False
     literal: bool = False
+    urgent: bool = False
 
     def flat_buttons(self) -> list[Button]:
         """Return the buttons in reading order; a typed number n presses the n-th of these."""

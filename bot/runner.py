@@ -44,6 +44,14 @@ def delivery_rate(app: App, transport: Transport) -> float:
     return 100.0
 
 
+def urgent_rate(app: App, transport: Transport) -> float | None:
+    """Return the pace of urgent announcements on a messenger that sends them faster for a fee
+    (Telegram's paid broadcasts, when the operator enabled them), or None."""
+    if transport.name == "telegram" and app.settings.telegram_paid_broadcasts:
+        return app.settings.telegram_paid_rate
+    return None
+
+
 # How many messages the delivery worker has in flight on a messenger at once. Telegram takes
 # many requests in parallel (and 1,000 a second for paid broadcasts), so one message at a time
 # would cap it at one round trip each; Signal and the console get theirs one after another.
@@ -141,6 +149,7 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
             max_attempts=app.settings.delivery_max_attempts,
             recipient=recipient_of(transport),
             window=delivery_window(transport),
+            urgent_rate=urgent_rate(app, transport),
         )
         for transport in transports
     ]

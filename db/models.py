@@ -301,7 +301,8 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     # Which queue it waits in: conversation-bound notices (reminders, promotions, answers) in
-    # lane 0 go before bulk ones (announcements, news) in lane 1.
+    # lane 0 go before urgent announcements in lane 1, and those before bulk ones
+    # (announcements, news) in lane 2.
     lane: int = Field(default=0)
     attempts: int = Field(default=0)
     # How many of its messenger messages went out already (a text, then a map pin, then a
@@ -400,6 +401,9 @@ class Broadcast(SQLModel, table=True):
     texts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=BroadcastStatus.SCHEDULED, max_length=16)
     recipients: int = 0
+    # Sent to Telegram recipients as paid broadcasts (faster, costs Telegram Stars); an admin's
+    # choice, and only while TELEGRAM_PAID_BROADCASTS is on.
+    urgent: bool = False
     send_at: datetime = utc_column()
     created_at: datetime = utc_column()
     finished_at: datetime | None = utc_column(nullable=True)

@@ -9,9 +9,11 @@ time) the claim is a compare-and-set on the status. A crash between claim and se
 row `sending`; the next holder of the lock puts such rows back in the queue when it takes over,
 so at most the messages in flight at a crash can arrive twice.
 
-Rows wait in two lanes: conversation-bound notices (reminders, promotions, answers to people,
-event changes) are claimed before bulk ones (announcements, news), so a large announcement
-never holds a reminder back by more than one claim.
+Rows wait in three lanes: conversation-bound notices (reminders, promotions, answers to people,
+event changes) are claimed first, then the Telegram messages of urgent announcements (sent as
+paid broadcasts, far faster), then bulk ones (announcements, news), so a large announcement
+never holds a reminder back by more than one claim, and an urgent one does not wait behind an
+ordinary one.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 
 CONVERSATION_LANE = 0
-BULK_LANE = 1
+URGENT_LANE = 1
+BULK_LANE = 2
 # Messages to many people at once; everything else concerns something a person is doing.
 BULK_KINDS = frozenset({"broadcast", "alert", "digest"})
 
@@ -59,8 +62,11 @@ def enqueue(
     status: str = OutboxStatus.PENDING,
     event_id: int | None = None,
     broadcast_id: int | None = None,
+    lane: int | None = None,
 ) -> bool:
-    """Queue a message unless one with the same dedupe key exists; return whether it was new."""
+    """Queue a message unless one with the same dedupe key exists; return whether it was new.
+
+    It waits in its kind's lane, or in `lane` when given."""
     assert user.id is not None
     exists = session.exec(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -76,7 +82,7 @@ def enqueue(
         dedupe_key=dedupe_key,
         payload=payload,
         status=status,
-        lane=lane_of(kind),
+        lane=lane_of(kind) if lane is None else lane,
         next_attempt_at=not_before or now,
         created_at=now,
     )
@@ -100,6 +106,8 @@ class NewMessage:
     status: str = OutboxStatus.PENDING
     event_id: int | None = None
     broadcast_id: int | None = None
+    # Another lane than the kind's (URGENT_LANE for an urgent announcement's Telegram rows).
+    lane: int | None = None
 
 
 # How many dedupe keys one query looks up (SQLite allows 32,766 parameters, PostgreSQL 65,535).
@@ -140,7 +148,7 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage], *, now: datet
                 "dedupe_key": message.dedupe_key,
                 "payload": message.payload,
                 "status": message.status,
-                "lane": lane_of(message.kind),
+                "lane": lane_of(message.kind) if message.lane is None else message.lane,
                 "attempts": 0,
                 "parts_sent": 0,
                 "next_attempt_at": message.not_before or now,
@@ -165,6 +173,7 @@ def enqueue_many(session: Session, messages: Iterable[NewMessage], *, now: datet
                 status=message.status,
                 event_id=message.event_id,
                 broadcast_id=message.broadcast_id,
+                lane=message.lane,
             )
         }
     return set(new)

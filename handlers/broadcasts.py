@@ -7,6 +7,7 @@ language it was written in first; `Broadcast.texts` keeps that order)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import col, select
@@ -14,7 +15,7 @@ from sqlmodel import col, select
 from bot.config import SUPPORTED_LOCALES
 from bot.i18n import language_name
 from bot.messages import Button, Reply
-from db.broadcasts import count_audience, progress, queue_broadcast
+from db.broadcasts import count_audience, count_telegram_audience, progress, queue_broadcast
 from db.models import (
     Broadcast,
     BroadcastStatus,
@@ -37,6 +38,10 @@ from handlers.ui import language_in, main_menu, name_in, too_long
 FLOW = "broadcast"
 FALLBACK_LOCALE = "de"  # the city's language, for recipients whose language is missing
 MAX_TEXT = 3500
+# Bot API, sendMessage, allow_paid_broadcast: "for a fee of 0.1 Telegram Stars per message".
+# Telegram bills only the messages that exceed its free limits (TransactionPartnerTelegramApi:
+# "requests that exceeded regular limits and were therefore billed"), so this is the most.
+STARS_PER_PAID_MESSAGE = Decimal("0.1")
 
 
 def _stop_button(ctx: Context) -> Button:
@@ -277,6 +282,21 @@ def _preview(ctx: Context) -> list[Reply]:
                 when=t.datetime(datetime.fromisoformat(draft["send_at"])),
             )
         )
+    paid = 0 if draft.get("send_at") else _paid_messages(ctx, draft)
+    if paid:
+        lines.append(
+            t.ngettext(
+                "⚡ Urgent: sent through Telegram's paid broadcasts, up to %(rate)s messages a "
+                "second. It costs at most %(stars)s Telegram Stars for %(count)s message on "
+                "Telegram, from the bot's balance.",
+                "⚡ Urgent: sent through Telegram's paid broadcasts, up to %(rate)s messages a "
+                "second. It costs at most %(stars)s Telegram Stars for %(count)s messages on "
+                "Telegram, from the bot's balance.",
+                paid,
+                stars=t.number(paid * STARS_PER_PAID_MESSAGE),
+                rate=t.number(int(ctx.settings.telegram_paid_rate)),
+            )
+        )
     missing = [code for code in SUPPORTED_LOCALES if code not in texts]
     lang_buttons = [
         Button(
@@ -289,12 +309,27 @@ def _preview(ctx: Context) -> list[Reply]:
     if len(_senders(ctx)) > 1:
         rows.append((Button(t.pgettext("button", "🏢 Change sender"), action("bc_sender")),))
     rows.append((Button(t.pgettext("button", "📣 Send now"), action("bc_send", "now")),))
+    if paid:
+        rows.append(
+            (Button(t.pgettext("button", "⚡ Send now as urgent"), action("bc_send", "urgent")),)
+        )
     if not draft.get("send_at"):
         rows.append((Button(t.pgettext("button", "🕒 Send later"), action("bc_send", "later")),))
     else:
         rows[-1] = (Button(t.pgettext("button", "✅ Confirm"), action("bc_send", "at")),)
     rows.append((_stop_button(ctx),))
     return [Reply("\n\n".join(lines), buttons=tuple(rows))]
+
+
+def _paid_messages(ctx: Context, draft: dict[str, Any]) -> int:
+    """Return how many paid Telegram messages sending the draft as urgent would take, or 0 when
+    urgent is not on offer: paid broadcasts are off, the user is no admin, or nobody of the
+    audience is on Telegram. An announcement is one Telegram message per recipient."""
+    if not ctx.settings.telegram_paid_broadcasts or not admin(ctx):
+        return 0
+    return count_telegram_audience(
+        ctx.session, audience=draft["audience"], audience_id=draft["target"]
+    )
 
 
 @router.on_action("bc_send", str)
@@ -324,6 +359,14 @@ def send(ctx: Context, when: str) -> list[Reply]:
         return _ask_for_sender(ctx)
     if not _sender_allowed(ctx, sender):
         return not_allowed(ctx)
+    urgent = when == "urgent"
+    if urgent and (draft.get("send_at") or not _paid_messages(ctx, draft)):
+        # An old button or a typed number: re-authorised here, and nothing goes out as urgent.
+        refusal = ctx.t._(
+            "Only admins can send an announcement as urgent, and only while Telegram's paid "
+            "broadcasts are enabled. Nothing was sent; here is your announcement again."
+        )
+        return [Reply(refusal), *_preview(ctx)]
     broadcast = Broadcast(
         sender_id=ctx.user.id,
         organisation_id=sender or None,
@@ -331,6 +374,7 @@ def send(ctx: Context, when: str) -> list[Reply]:
         audience_id=draft["target"],
         texts=draft["texts"],
         status=BroadcastStatus.SCHEDULED,
+        urgent=urgent,
         send_at=send_at,
         created_at=ctx.now,
     )
@@ -346,6 +390,7 @@ def send(ctx: Context, when: str) -> list[Reply]:
             "recipients": count,
             "audience": draft["audience"],
             "languages": sorted(draft["texts"]),
+            "urgent": urgent,
         },
         now=ctx.now,
     )

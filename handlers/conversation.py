@@ -69,6 +69,9 @@ class Notice:
     # The action ids of its buttons, the person's typed-number menu once it was delivered.
     menu: list[str] | None = None
     parts_sent: int = 0
+    # Part of an urgent announcement: the delivery worker paces it on the paid budget, where
+    # its messenger has one (Telegram's paid broadcasts).
+    urgent: bool = False
 
 
 MAX_TEXT_CHARS = 4000
@@ -229,6 +232,7 @@ class Conversation:
             [self._finish(reply, ctx.t) for reply in replies],
             menu=self._menu_of(replies),
             parts_sent=row.parts_sent,
+            urgent=any(reply.urgent for reply in replies),
         )
 
     def translator_for(self, transport: str, user_key: str, hint: str | None = None) -> Translator:

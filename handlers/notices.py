@@ -242,7 +242,7 @@ def broadcast(ctx: Context, payload: dict[str, Any]) -> list[Reply] | None:
                 language=language_in(locale, ctx.t),
             )
         )
-    return [Reply("\n\n".join(parts))]
+    return [Reply("\n\n".join(parts), urgent=found.urgent)]
 
 
 @renders("broadcast_report")

@@ -208,6 +208,14 @@ class FakeBotApi:
         self._open_queries: set[str] = set()
         self._failures: list[_Failure] = []
         self._overall: _Bucket | None = None
+        self._paid: _Bucket | None = None
+        # Messages accepted with `allow_paid_broadcast`, as the bot's paid broadcasts (Telegram
+        # bills the Stars of those beyond its free limits; this counts them all).
+        self.paid_accepted = 0
+        # Of those, how many the overall bucket would have refused had they counted against it:
+        # a shadow of that bucket takes a token for every accepted send, paid or not.
+        self.paid_beyond_overall = 0
+        self._shadow: _Bucket | None = None
         self._per_chat: tuple[float, int] | None = None
         self._chat_buckets: dict[object, _Bucket] = {}
         self._poll_generation = 0
@@ -429,9 +437,21 @@ class FakeBotApi:
         overall_burst: int = 30,
         chat_rate: float = 1.0,
         chat_burst: int = 4,
+        paid_rate: float = 1000.0,
+        paid_burst: int = 1000,
     ) -> None:
-        """Answer 429 to sends beyond these token buckets: overall, and per chat."""
+        """Answer 429 to sends beyond these token buckets: overall, paid, and per chat.
+
+        A send with `allow_paid_broadcast` counts against the paid bucket instead of the
+        overall one (Bot API, sendMessage and the other send methods: "Pass True to allow up to
+        1000 messages per second, ignoring broadcasting limits for a fee of 0.1 Telegram Stars
+        per message"); the limit per chat applies to it all the same, since the Bot API lifts
+        only the broadcasting limits. What Telegram answers when the bot's Stars run out is not
+        documented; this fake never runs out.
+        """
         self._overall = _Bucket(overall_rate, overall_burst, self.clock())
+        self._paid = _Bucket(paid_rate, paid_burst, self.clock())
+        self._shadow = _Bucket(overall_rate, overall_burst, self.clock())
         self._per_chat = (chat_rate, chat_burst)
         self._chat_buckets.clear()
 
@@ -444,7 +464,8 @@ class FakeBotApi:
                     failure.times -= 1
                 raise ApiError(failure.error_code, failure.description, failure.retry_after)
 
-    def _check_limits(self, chat_id: object) -> None:
+    def _check_limits(self, chat_id: object, params: dict[str, Any]) -> None:
+        paid = params.get("allow_paid_broadcast") is True
         now = self.clock()
         waits = []
         if self._per_chat is not None:
@@ -452,13 +473,18 @@ class FakeBotApi:
             if bucket is None:
                 bucket = self._chat_buckets[chat_id] = _Bucket(*self._per_chat, now)
             waits.append(bucket.take(now))
-        if self._overall is not None:
-            waits.append(self._overall.take(now))
+        overall = self._paid if paid else self._overall
+        if overall is not None:
+            waits.append(overall.take(now))
         wait = max(waits, default=0.0)
         if wait > 0:
             self.limits_hit += 1
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        beyond = self._shadow is not None and self._shadow.take(now) > 0
+        if paid:
+            self.paid_accepted += 1
+            self.paid_beyond_overall += beyond
 
     # -- looking at what happened -------------------------------------------------------------
 
@@ -637,7 +663,7 @@ class FakeBotApi:
         text = params.get("text")
         _check_text(text, MAX_TEXT, "message text")
         markup = _checked_markup(params.get("reply_markup"))
-        self._check_limits(chat_id)
+        self._check_limits(chat_id, params)
         content: dict[str, Any] = {"text": text}
         if markup:
             content["reply_markup"] = markup
@@ -677,7 +703,7 @@ class FakeBotApi:
         for name in ("latitude", "longitude", "title", "address"):
             if params.get(name) in (None, ""):
                 raise ApiError(400, f"Bad Request: {name} is empty")
-        self._check_limits(chat_id)
+        self._check_limits(chat_id, params)
         location = {"latitude": params["latitude"], "longitude": params["longitude"]}
         venue = {"location": location, "title": params["title"], "address": params["address"]}
         return self._outgoing(chat_id, {"venue": venue, "location": location})
@@ -685,7 +711,7 @@ class FakeBotApi:
     async def _api_senddocument(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat(params)
         upload = self._upload(params, "document")
-        self._check_limits(chat_id)
+        self._check_limits(chat_id, params)
         document = {
             "file_id": f"doc{len(self.files)}",
             "file_unique_id": f"udoc{len(self.files)}",
@@ -698,7 +724,7 @@ class FakeBotApi:
     async def _api_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._chat(params)
         upload = self._upload(params, "photo")
-        self._check_limits(chat_id)
+        self._check_limits(chat_id, params)
         size = {
             "file_id": f"photo{len(self.files)}",
             "file_unique_id": f"uphoto{len(self.files)}",

@@ -14,7 +14,8 @@ from bot.cli import main
 from bot.clock import FakeClock
 from db.engine import session_scope
 from db.imports import import_events_ics, import_offers_csv
-from db.models import Event, Offer, OutboxMessage, Role
+from db.models import Broadcast, Event, Offer, OutboxMessage, Role
+from db.outbox import BULK_LANE, URGENT_LANE
 from tests.conftest import make_settings
 from tests.dialog import Dialog
 
@@ -160,6 +161,32 @@ def test_broadcast_from_the_command_line(
     with session_scope(app.engine) as session:
         rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).all()
         assert len(rows) == 2 and all(r.next_attempt_at > clock.now() for r in rows)
+    app.close()
+
+
+def test_an_urgent_broadcast_from_the_command_line_needs_paid_broadcasts(
+    in_folder: str,
+    capsys: pytest.CaptureFixture[str],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = App(make_settings(in_folder), clock=clock)
+    for name in ("7001", "7002", "7003"):
+        Dialog(app.conversation, user=name, transport="telegram").onboard("de")
+    Dialog(app.conversation, user="reader").onboard("de")
+    app.close()
+    assert main(["broadcast", "--text", "Hallo", "--urgent"]) == 2
+    assert "TELEGRAM_PAID_BROADCASTS" in capsys.readouterr().err
+    monkeypatch.setenv("TELEGRAM_PAID_BROADCASTS", "true")
+    assert main(["broadcast", "--text", "Hallo", "--urgent", "--dry-run"]) == 0
+    assert "at most 0.3 Telegram Stars for 3 messages" in capsys.readouterr().out
+    assert main(["broadcast", "--text", "Hallo", "--urgent"]) == 0
+    assert "queued for 4 people" in capsys.readouterr().out
+    app = App(make_settings(in_folder), clock=clock)
+    with session_scope(app.engine) as session:
+        assert session.exec(select(Broadcast)).one().urgent
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).all()
+        assert sorted(row.lane for row in rows) == [URGENT_LANE] * 3 + [BULK_LANE]
     app.close()
 
 

@@ -15,8 +15,23 @@ from bot.messages import Reply
 from bot.scheduler import Jobs
 from bot.transports.base import Progress, RetryLater
 from db.engine import session_scope
-from db.models import ConversationState, Event, OutboxMessage, OutboxStatus, User
-from db.outbox import BULK_LANE, CONVERSATION_LANE, NewMessage, claim_due, enqueue_many
+from db.models import (
+    Broadcast,
+    BroadcastStatus,
+    ConversationState,
+    Event,
+    OutboxMessage,
+    OutboxStatus,
+    User,
+)
+from db.outbox import (
+    BULK_LANE,
+    CONVERSATION_LANE,
+    URGENT_LANE,
+    NewMessage,
+    claim_due,
+    enqueue_many,
+)
 from tests.dialog import Dialog
 from tests.fakes import NoWaitPacer, RecordingTransport
 
@@ -288,3 +303,109 @@ def test_a_short_pause_is_waited_out_to_its_end_not_to_the_next_poll(
     assert worker.idle_timeout(2.0) == 2.0, "the pause is over"
     pacer.pause(30)
     assert worker.idle_timeout(2.0) == 2.0
+
+
+def _broadcast(app: App, *, urgent: bool) -> int:
+    now = app.clock.now()
+    with session_scope(app.engine) as session:
+        broadcast = Broadcast(
+            audience="all",
+            texts={"de": "Dringend" if urgent else "Gewöhnlich"},
+            urgent=urgent,
+            status=BroadcastStatus.SENDING,
+            send_at=now,
+            created_at=now,
+        )
+        session.add(broadcast)
+        session.flush()
+        return broadcast.id or 0
+
+
+def test_urgent_announcements_wait_between_conversation_and_bulk_rows(app: App) -> None:
+    users = _people(app, 12)
+    ordinary = _broadcast(app, urgent=False)
+    _queue(app, users[:4], "broadcast", {"broadcast_id": ordinary})
+    app.clock.advance(timedelta(seconds=5))  # the urgent one comes later than the ordinary one
+    urgent = _broadcast(app, urgent=True)
+    with session_scope(app.engine) as session:
+        enqueue_many(
+            session,
+            [
+                NewMessage(
+                    user=user,
+                    kind="broadcast",
+                    dedupe_key=f"urgent:{user.id}",
+                    payload={"broadcast_id": urgent},
+                    lane=URGENT_LANE,
+                )
+                for user in users[4:8]
+            ],
+            now=app.clock.now(),
+        )
+    app.clock.advance(timedelta(seconds=5))  # and the answers later still
+    _queue(app, users[8:], "help_reply", {"text": "Hello"})
+    with session_scope(app.engine) as session:
+        claimed = claim_due(session, transport="console", now=app.clock.now(), limit=12)
+        order = [session.get(OutboxMessage, message_id).lane for message_id in claimed]
+    assert order == [CONVERSATION_LANE] * 4 + [URGENT_LANE] * 4 + [BULK_LANE] * 4
+
+
+class CountingPacer(NoWaitPacer):
+    def __init__(self) -> None:
+        self.waits = 0
+
+    async def wait(self, *, through_pause: bool = False) -> None:
+        self.waits += 1
+
+
+async def test_urgent_notices_are_paced_apart_from_the_others(app: App, clock: FakeClock) -> None:
+    users = _people(app, 7)
+    urgent = _broadcast(app, urgent=True)
+    _queue(app, users[:4], "broadcast", {"broadcast_id": urgent})
+    last = users.pop()
+    _queue(app, users[4:], "broadcast_report", {"broadcast_id": urgent, "delivered": 4})
+    transport = RecordingTransport()
+    ordinary = CountingPacer()
+    worker = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=29,
+        max_attempts=3,
+        pacer=ordinary,
+        urgent_rate=1000,
+    )
+    assert worker.urgent_pacer is not None and worker.urgent_pacer.interval == 1 / 1000
+    paid = worker.urgent_pacer = CountingPacer()  # type: ignore[assignment]
+    assert await worker.deliver_due() == 6
+    assert (ordinary.waits, paid.waits) == (2, 4)
+    urgent_flags = {key: all(r.urgent for r in replies) for key, replies in transport.sent}
+    assert urgent_flags == {
+        "p0": True,
+        "p1": True,
+        "p2": True,
+        "p3": True,
+        "p4": False,
+        "p5": False,
+    }
+    # Without a budget of their own (Signal, Matrix, or paid broadcasts off): the usual pace.
+    with session_scope(app.engine) as session:
+        enqueue_many(
+            session,
+            [
+                NewMessage(
+                    user=last, kind="broadcast", dedupe_key="late", payload={"broadcast_id": urgent}
+                )
+            ],
+            now=app.clock.now(),
+        )
+    plain = DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=clock,
+        rate=29,
+        max_attempts=3,
+        pacer=(usual := CountingPacer()),
+    )
+    assert plain.urgent_pacer is None
+    assert await plain.deliver_due() == 1 and usual.waits == 1

@@ -201,7 +201,12 @@ class TelegramTransport:
             # No retries by default, so a 429 in `send` reaches the outbox as RetryLater;
             # replies ask for `reply_retries` and wait a 429 out (see `_render`).
             .rate_limiter(
-                PacedRateLimiter(self._pacer, max_retries=0, overall_max_rate=self.overall_rate)
+                PacedRateLimiter(
+                    self._pacer,
+                    paid_rate=self.settings.telegram_paid_rate if self.overall_rate else 0,
+                    max_retries=0,
+                    overall_max_rate=self.overall_rate,
+                )
             )
             # Updates are fetched, kept in the inbox and handed to the handlers by this
             # transport (`_poll`, `_receive_by_webhook`), concurrently across chats.
@@ -659,7 +664,14 @@ class TelegramTransport:
         With `progress`, the first `progress.sent` Bot API messages are skipped (they went out
         on an earlier attempt) and each one sent is counted.
         """
-        steps = render_steps(bot, chat_id, replies, edit_message_id, retries)
+        steps = render_steps(
+            bot,
+            chat_id,
+            replies,
+            edit_message_id,
+            retries,
+            paid=self.settings.telegram_paid_broadcasts,
+        )
         for step in steps[progress.sent if progress is not None else 0 :]:
             await step()
             if progress is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 from telegram.warnings import PTBDeprecationWarning
@@ -53,11 +54,16 @@ class ChatPacer:
 
 
 class PacedRateLimiter(AIORateLimiter):
-    """PTB's limiter (about 30 messages/s overall, 20/min per group), plus pacing per person."""
+    """PTB's limiter (about 30 messages/s overall, 20/min per group), plus pacing per person.
 
-    def __init__(self, pacer: ChatPacer, **kwargs: Any) -> None:
+    Messages sent with `allow_paid_broadcast` pass PTB's overall limit on a budget of their own
+    (PTB's 1,000 a second, the Bot API's most); `paid_rate` holds them to fewer (0: no more).
+    """
+
+    def __init__(self, pacer: ChatPacer, *, paid_rate: float = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacer = pacer
+        self._paid = AsyncLimiter(paid_rate, time_period=1) if paid_rate else None
 
     async def process_request(
         self,
@@ -73,6 +79,11 @@ class PacedRateLimiter(AIORateLimiter):
         # Positive chat ids are people; groups already get the group limit from PTB's limiter.
         if endpoint.startswith("send") and isinstance(chat_id, int) and chat_id > 0:
             await self.pacer.wait(chat_id)
+        if self._paid is not None and data.get("allow_paid_broadcast"):
+            async with self._paid:
+                return await super().process_request(
+                    callback, args, kwargs, endpoint, data, rate_limit_args
+                )
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )

@@ -34,12 +34,23 @@ def steps(
     replies: list[Reply],
     edit_message_id: int | None,
     retries: int | None,
+    *,
+    paid: bool = False,
 ) -> list[Callable[[], Awaitable[object]]]:
-    """Return the Bot API calls that show `replies`, one per message, in order."""
+    """Return the Bot API calls that show `replies`, one per message, in order.
+
+    With `paid` (the operator enabled paid broadcasts), every message of an urgent reply is sent
+    with `allow_paid_broadcast` (Bot API, sendMessage and the other send methods: "Pass True to
+    allow up to 1000 messages per second, ignoring broadcasting limits for a fee of 0.1
+    Telegram Stars per message. The relevant Stars will be withdrawn from the bot's balance").
+    """
     steps: list[Callable[[], Awaitable[object]]] = []
     for index, reply in enumerate(replies):
         parts = split_text(reply.text)
         markup = keyboard(reply)
+        # python-telegram-bot's AIORateLimiter then counts it against its paid budget, not
+        # the overall 30 a second (telegram.ext.AIORateLimiter, since 21.11).
+        extra = {"allow_paid_broadcast": True} if paid and reply.urgent else {}
         if index == 0 and reply.replace and edit_message_id is not None and len(parts) == 1:
             steps.append(
                 partial(edit_or_send, bot, chat_id, edit_message_id, parts[0], markup, retries)
@@ -57,6 +68,7 @@ def steps(
                         reply_markup=markup if number == len(parts) else None,
                         link_preview_options=NO_PREVIEW,
                         rate_limit_args=retries,
+                        **extra,
                     )
                 )
         place = reply.place
@@ -70,6 +82,7 @@ def steps(
                     title=place.name or place.address,
                     address=place.address or place.name,
                     rate_limit_args=retries,
+                    **extra,
                 )
             )
         for attachment in reply.attachments:
@@ -86,6 +99,7 @@ def steps(
                     upload,
                     caption=caption if fits else None,
                     rate_limit_args=retries,
+                    **extra,
                 )
             )
             if not fits:
@@ -96,6 +110,7 @@ def steps(
                         part,
                         link_preview_options=NO_PREVIEW,
                         rate_limit_args=retries,
+                        **extra,
                     )
                     for part in split_text(caption)
                 )
