@@ -9,7 +9,7 @@ database thread is answered between two of them (see `Jobs.clean_up` in bot/sche
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -172,29 +172,70 @@ def _slice(ids: list[int], more: bool, after_id: int, done: int | None = None) -
 FINISHED = (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.DROPPED, OutboxStatus.SKIPPED)
 
 
-def delete_old_messages(
-    session: Session,
-    *,
-    now: datetime,
-    policy: RetentionPolicy,
-    after_id: int = 0,
-    limit: int = ROWS_PER_SLICE,
-) -> Slice:
-    """Delete the next slice of messages sent (or given up) longer ago than they are kept."""
-    ids, more = _next_ids(
-        session,
-        OutboxMessage.id,
-        # `status || ''`, not `status`: otherwise SQLite reads every finished message through
-        # the status index and sorts them all by id, in every slice; this way it walks the
-        # primary key from where the last slice stopped and stops after one slice's worth.
-        (col(OutboxMessage.status) + literal("")).in_(FINISHED),
-        col(OutboxMessage.created_at) < now - policy.keep_messages,
-        after_id=after_id,
-        limit=limit,
-    )
-    if ids:
-        session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
-    return _slice(ids, more, after_id)
+@dataclass(frozen=True)
+class OldRows:
+    """A retention step for rows deleted in slices, by primary key, once older than kept.
+
+    A step deletes the next slice of `model` rows whose `timestamp` lies further back than
+    `kept(policy)` and that meet the `conditions`, and before them the rows of `dependents`
+    (a model and its column naming the row) that refer to them.
+    """
+
+    model: type[SQLModel]
+    timestamp: Any
+    kept: Callable[[RetentionPolicy], timedelta]
+    conditions: tuple[Any, ...] = ()
+    dependents: tuple[tuple[type[SQLModel], Any], ...] = ()
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        policy: RetentionPolicy,
+        after_id: int = 0,
+        limit: int = ROWS_PER_SLICE,
+    ) -> Slice:
+        key: Any = self.model.id  # type: ignore[attr-defined]
+        ids, more = _next_ids(
+            session,
+            key,
+            *self.conditions,
+            col(self.timestamp) < now - self.kept(policy),
+            after_id=after_id,
+            limit=limit,
+        )
+        if ids:
+            for model, column in self.dependents:
+                session.execute(delete(model).where(col(column).in_(ids)))
+            session.execute(delete(self.model).where(col(key).in_(ids)))
+        return _slice(ids, more, after_id)
+
+
+# Messages sent (or given up) longer ago than they are kept.
+delete_old_messages = OldRows(
+    OutboxMessage,
+    OutboxMessage.created_at,
+    lambda policy: policy.keep_messages,
+    # `status || ''`, not `status`: otherwise SQLite reads every finished message through the
+    # status index and sorts them all by id, in every slice; this way it walks the primary key
+    # from where the last slice stopped and stops after one slice's worth.
+    conditions=((col(OutboxMessage.status) + literal("")).in_(FINISHED),),
+)
+
+# Audit entries older than they are kept.
+delete_old_audit_entries = OldRows(
+    AuditEntry, AuditEntry.created_at, lambda policy: policy.keep_audit
+)
+
+# Requests to help closed longer ago than they are kept, and their messages with them.
+delete_closed_help_requests = OldRows(
+    HelpRequest,
+    HelpRequest.closed_at,
+    lambda policy: policy.keep_closed_help,
+    conditions=(HelpRequest.status == HelpRequestStatus.CLOSED,),
+    dependents=((HelpMessage, HelpMessage.request_id),),
+)
 
 
 def erase_expired_users(
@@ -273,27 +314,6 @@ def warn_before_erasure(
     return _slice([user.id or 0 for user in users], more, after_id, done=len(queued))
 
 
-def delete_old_audit_entries(
-    session: Session,
-    *,
-    now: datetime,
-    policy: RetentionPolicy,
-    after_id: int = 0,
-    limit: int = ROWS_PER_SLICE,
-) -> Slice:
-    """Delete the next slice of audit entries older than they are kept."""
-    ids, more = _next_ids(
-        session,
-        AuditEntry.id,
-        col(AuditEntry.created_at) < now - policy.keep_audit,
-        after_id=after_id,
-        limit=limit,
-    )
-    if ids:
-        session.execute(delete(AuditEntry).where(col(AuditEntry.id).in_(ids)))
-    return _slice(ids, more, after_id)
-
-
 def delete_abandoned_drafts(
     session: Session,
     *,
@@ -323,30 +343,6 @@ def delete_abandoned_drafts(
             session.execute(delete(model).where(col(model.id).in_(ids)))
         done, more = done + len(ids), more or left
     return Slice(done, 0, more)
-
-
-def delete_closed_help_requests(
-    session: Session,
-    *,
-    now: datetime,
-    policy: RetentionPolicy,
-    after_id: int = 0,
-    limit: int = ROWS_PER_SLICE,
-) -> Slice:
-    """Delete the next slice of requests to help closed longer ago than they are kept, and
-    their messages with them (ON DELETE CASCADE)."""
-    ids, more = _next_ids(
-        session,
-        HelpRequest.id,
-        HelpRequest.status == HelpRequestStatus.CLOSED,
-        col(HelpRequest.closed_at) < now - policy.keep_closed_help,
-        after_id=after_id,
-        limit=limit,
-    )
-    if ids:
-        session.execute(delete(HelpMessage).where(col(HelpMessage.request_id).in_(ids)))
-        session.execute(delete(HelpRequest).where(col(HelpRequest.id).in_(ids)))
-    return _slice(ids, more, after_id)
 
 
 def forget_saved_searches(

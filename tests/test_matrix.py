@@ -34,6 +34,7 @@ from tests.chaos.harness import BotProcess
 from tests.conftest import make_settings
 from tests.fakes import NoWaitPacer
 from tests.matrix_server import Resident, Synapse, start_server
+from tests.running import running_transport
 
 pytestmark = pytest.mark.xdist_group("synapse")
 
@@ -71,23 +72,12 @@ def bot_settings(
     return App(settings, clock=app.clock)
 
 
-@contextlib.asynccontextmanager
-async def running(app: App) -> AsyncIterator[MatrixTransport]:
+def running(app: App) -> contextlib.AbstractAsyncContextManager[MatrixTransport]:
+    """Run the app's Matrix transport until the block ends, from its first sync."""
     transport = MatrixTransport(app.conversation, app.settings, sync_timeout_ms=1000)
-    task = asyncio.create_task(transport.run())
-    try:
-        for _ in range(300):
-            if transport._ready.is_set() or task.done():
-                break
-            await asyncio.sleep(0.1)
-        if task.done():
-            task.result()
-        assert transport._ready.is_set(), "the Matrix transport did not start"
-        yield transport
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return running_transport(
+        transport, ready=transport._ready.is_set, what="the Matrix transport to start", timeout=30
+    )
 
 
 @pytest.fixture

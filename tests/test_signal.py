@@ -53,6 +53,7 @@ from tests.fake_signal_cli import (
     wait_until,
 )
 from tests.fakes import NoWaitPacer
+from tests.running import running_transport, signal_daemon
 
 pytestmark = pytest.mark.both_databases
 
@@ -76,25 +77,18 @@ def make_transport(app: App, fake: FakeSignalCli, **options: Any) -> SignalTrans
     return SignalTransport(app.conversation, host=fake.host, port=fake.port, **options)
 
 
-@contextlib.asynccontextmanager
-async def running(transport: SignalTransport) -> AsyncIterator[SignalTransport]:
-    task = asyncio.create_task(transport.run())
-    try:
-        await wait_until(lambda: transport.client.connected, what="the first connection")
-        yield transport
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(transport: SignalTransport) -> contextlib.AbstractAsyncContextManager[SignalTransport]:
+    """Run the transport until the block ends, from its first connection to the daemon."""
+    return running_transport(
+        transport, ready=lambda: transport.client.connected, what="the first connection", timeout=5
+    )
 
 
 @pytest.fixture
 async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeSignalCli]:
     """The daemon, in --receive-mode on-connection unless a test asks for manual (indirect)."""
-    daemon = FakeSignalCli(receive_mode=getattr(request, "param", "on-connection"))
-    await daemon.start()
-    yield daemon
-    await daemon.close()
+    async with signal_daemon(getattr(request, "param", "on-connection")) as daemon:
+        yield daemon
 
 
 @pytest.fixture

@@ -11,32 +11,25 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.clock import FakeClock
-from bot.transports.signal import SignalTransport
 from db.engine import session_scope
 from db.models import ItemStatus, Offer, Organisation, User
 from db.roles import grant
 from tests.fake_signal_cli import FakeSignalCli
+from tests.running import signal_daemon
 from tests.test_signal import Person, make_transport, number_of, running
 
 pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSignalCli]:
-    daemon = FakeSignalCli(receive_mode="on-connection")
-    await daemon.start()
-    yield daemon
-    await daemon.close()
-
-
-@pytest.fixture
-async def signal(app: App, fake: FakeSignalCli) -> AsyncIterator[SignalTransport]:
-    async with running(make_transport(app, fake)) as transport:
-        yield transport
+async def fake(app: App) -> AsyncIterator[FakeSignalCli]:
+    """The daemon, with the bot's Signal transport connected to it."""
+    async with signal_daemon() as daemon, running(make_transport(app, daemon)):
+        yield daemon
 
 
 async def test_a_coordinator_publishes_on_signal_by_numbers(
-    app: App, fake: FakeSignalCli, signal: SignalTransport, clock: FakeClock
+    app: App, fake: FakeSignalCli, clock: FakeClock
 ) -> None:
     t = app.translations.get("uk")
     olena = Person(fake)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.i18n import FSI, PDI, RLM
 from bot.messages import Reply
 
 
@@ -40,6 +42,30 @@ class Transport(Protocol):
 def numbered_menu(reply: Reply) -> list[str]:
     """Render a reply's buttons as numbered lines; a typed number presses that button."""
     return [f"{number}) {button.label}" for number, button in enumerate(reply.flat_buttons(), 1)]
+
+
+def numbered_text(reply: Reply, *, numbered: bool, links: Sequence[str] = ()) -> str:
+    """Render a reply as plain text for a messenger without buttons.
+
+    The message, its place, the place's `links` (a map link, say), the captions of the
+    attachments that have content, then the buttons: numbered when `numbered` (a typed number
+    presses one), else bullets. In a right-to-left reply every line but a link starts with a
+    right-to-left mark; links stand alone on their lines, without marks, so apps recognise them.
+    """
+    mark = RLM if reply.rtl else ""
+    lines = [reply.text]
+    if reply.place is not None:
+        where = ", ".join(filter(None, [reply.place.name, reply.place.address]))
+        if reply.rtl:
+            where = f"{FSI}{where}{PDI}"  # a German address must not scramble an Arabic line
+        lines.append(f"{mark}📍 {where}")
+        lines.extend(links)
+    lines.extend(f"{mark}📎 {a.caption}" for a in reply.attachments if a.content and a.caption)
+    if numbered:
+        lines.extend(mark + line for line in numbered_menu(reply))
+    else:
+        lines.extend(f"{mark}• {button.label}" for button in reply.flat_buttons())
+    return "\n".join(line for line in lines if line)
 
 
 class DeliveryError(Exception):

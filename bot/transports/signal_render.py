@@ -7,9 +7,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot.i18n import FSI, PDI, RLM
 from bot.messages import Attachment, Reply
-from bot.transports.base import numbered_menu
+from bot.transports.base import numbered_text
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +41,7 @@ def data_uri(attachment: Attachment) -> str:
 
 def render_reply(reply: Reply, *, numbered: bool = True) -> SignalMessage:
     """Render one reply as text: the message, its place, captions, then its buttons."""
-    mark = RLM if reply.rtl else ""
-    lines = [reply.text]
-    if reply.place is not None:
-        where = ", ".join(filter(None, [reply.place.name, reply.place.address]))
-        if reply.rtl:
-            where = f"{FSI}{where}{PDI}"  # a German address must not scramble an Arabic line
-        lines.append(f"{mark}📍 {where}")
-        if reply.place.map_url:
-            # The link stands alone on its line, without marks, so every app recognises it.
-            lines.append(reply.place.map_url)
+    map_url = reply.place.map_url if reply.place is not None else None
     attachments = [a for a in reply.attachments if a.content]
     if len(attachments) < len(reply.attachments):
         # signal-cli reads a data URI with nothing after the comma as a file path
@@ -60,13 +50,8 @@ def render_reply(reply: Reply, *, numbered: bool = True) -> SignalMessage:
             "not sending empty attachments: %s",
             ", ".join(a.filename for a in reply.attachments if not a.content),
         )
-    lines.extend(f"{mark}📎 {a.caption}" for a in attachments if a.caption)
-    if numbered:
-        lines.extend(mark + line for line in numbered_menu(reply))
-    else:
-        lines.extend(f"{mark}• {button.label}" for button in reply.flat_buttons())
     return SignalMessage(
-        "\n".join(line for line in lines if line),
+        numbered_text(reply, numbered=numbered, links=[map_url] if map_url else []),
         tuple(data_uri(attachment) for attachment in attachments),
     )
 

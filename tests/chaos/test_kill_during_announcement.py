@@ -77,7 +77,8 @@ async def test_kill_9_during_a_big_announcement_with_reminders_due(
         "broadcast", "--audience", "all", "--text", ANNOUNCEMENT_DE,
         "--translation", f"en={ANNOUNCEMENT_EN}",
     )  # fmt: skip
-    queued = (await bot.outbox()).get("broadcast/pending", 0)
+    # Every row, whatever its status: a running bot may have claimed some already.
+    queued = sum(n for k, n in (await bot.outbox()).items() if k.startswith("broadcast/"))
     assert queued == PEOPLE, f"the announcement was queued for {queued}, not {PEOPLE}: {printed}"
 
     starts_at = now_utc() + LEAD + timedelta(seconds=REMINDER_DUE_AFTER)

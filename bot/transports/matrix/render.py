@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.i18n import FSI, PDI, RLM
 from bot.messages import Attachment, Reply
-from bot.transports.base import numbered_menu
+from bot.transports.base import numbered_text
 
 # The spec limits an event to 65,536 bytes of canonical JSON; a text stays far below that.
 MAX_BODY_BYTES = 32_000
@@ -36,25 +35,12 @@ def geo_uri(latitude: float, longitude: float) -> str:
 
 def render_text(reply: Reply, *, numbered: bool) -> str:
     """Render one reply as plain text: message, place, captions, then its buttons."""
-    mark = RLM if reply.rtl else ""
-    lines = [reply.text]
-    if reply.place is not None:
-        where = ", ".join(filter(None, [reply.place.name, reply.place.address]))
-        if reply.rtl:
-            where = f"{FSI}{where}{PDI}"  # a German address must not scramble an Arabic line
-        lines.append(f"{mark}📍 {where}")
-        place = reply.place
-        if place.latitude is not None and place.longitude is not None:
-            # Links and URIs stand alone on their lines, without marks, so clients recognise
-            # them: the map for everyone, the geo: URI for a phone's map app.
-            lines.append(place.map_url or "")
-            lines.append(geo_uri(place.latitude, place.longitude))
-    lines.extend(f"{mark}📎 {a.caption}" for a in reply.attachments if a.content and a.caption)
-    if numbered:
-        lines.extend(mark + line for line in numbered_menu(reply))
-    else:
-        lines.extend(f"{mark}• {button.label}" for button in reply.flat_buttons())
-    return "\n".join(line for line in lines if line)
+    links: list[str] = []
+    place = reply.place
+    if place is not None and place.latitude is not None and place.longitude is not None:
+        # The map for everyone, the geo: URI for a phone's map app.
+        links = [place.map_url or "", geo_uri(place.latitude, place.longitude)]
+    return numbered_text(reply, numbered=numbered, links=links)
 
 
 def render_messages(replies: list[Reply]) -> list[MatrixMessage]:
