@@ -147,7 +147,7 @@ async def test_a_press_not_stored_gets_500_and_no_answer_then_200_with_it(
     assert not answers(fake, query_id), "no answerCallbackQuery request of its own"
 
 
-async def test_a_text_message_gets_an_empty_200(
+async def test_a_text_message_gets_an_empty_200_and_a_stop_closes_the_server(
     app: App, database_url: str, fake: FakeBotApi
 ) -> None:
     port = free_port()
@@ -161,6 +161,10 @@ async def test_a_text_message_gets_an_empty_200(
         async with client.post(hook, data="{", headers={SECRET_HEADER: SECRET}) as broken:
             assert broken.status == 400
         await fake.wait_for(lambda: fake.sent(ANNA))
+    # A clean stop closes the server: Telegram's next request finds nobody (and comes again).
+    with pytest.raises(OSError):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
 
 
 def store_press(app: App, press: dict[str, Any]) -> None:
