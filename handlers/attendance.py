@@ -59,12 +59,13 @@ def going(ctx: Context, event_id: int) -> list[Reply]:
             )
     else:
         text = t._("Great, you are going to %(title)s!", title=title)
-    # One short line, and the card's buttons as they are now ("Can't come" instead of "I'm
-    # going", and the calendar file): the card and its map pin are not sent again.
     [card] = event_detail(ctx, event_id)
     if ctx.incoming.can_edit:
-        # The pressed card changes in place; its map pin went out with it and stays.
-        return [replace(card, place=None, replace=True), Reply(text)]
+        # One edit and no second message: the pressed card changes in place, with the
+        # confirmation as its last paragraph. Its map pin went out with it and stays.
+        return [replace(card, text=f"{card.text}\n\n{text}", place=None, replace=True)]
+    # One short line, and the card's buttons as they are now ("Can't come" instead of "I'm
+    # going", and the calendar file): the card and its map pin are not sent again.
     return [Reply(text, buttons=card.buttons)]
 
 

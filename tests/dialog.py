@@ -17,6 +17,8 @@ class Dialog:
     user: str = "alice"
     transport: str = "console"
     locale_hint: str | None = None
+    # Presses come from a message that can be edited in place (as on Telegram).
+    can_edit: bool = False
     last: list[Reply] = field(default_factory=list)
     history: list[tuple[str, list[Reply]]] = field(default_factory=list)
 
@@ -27,7 +29,13 @@ class Dialog:
 
     def press(self, action: str) -> list[Reply]:
         return self._send(
-            Incoming(self.transport, self.user, action=action, locale_hint=self.locale_hint),
+            Incoming(
+                self.transport,
+                self.user,
+                action=action,
+                locale_hint=self.locale_hint,
+                can_edit=self.can_edit,
+            ),
             f"[{action}]",
         )
 

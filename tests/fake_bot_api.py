@@ -4,7 +4,8 @@ It serves `/bot<token>/<method>` on 127.0.0.1 with the real JSON envelopes, acce
 form-encoded, JSON and multipart bodies, and keeps what a bot would see: chats that wrote to it,
 its messages (for edits and button presses), pending updates (held by long polling until
 confirmed through `offset`), the command menus and the webhook: with `deliver_webhooks_to`, a
-set webhook gets the pending updates posted to it, as Telegram does. A test queues updates built by
+set webhook gets the pending updates posted to it, as Telegram does, and performs a Bot API call
+its answer carries (marked `in_webhook_response` in `calls`). A test queues updates built by
 the helpers, injects errors (429 with retry_after, 403, 5xx) and can enforce flood limits; every
 call is logged in `calls`.
 
@@ -24,6 +25,7 @@ import json
 import math
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -97,6 +99,9 @@ class ApiCall:
     at: float
     status: int = 0
     response: dict[str, Any] = field(default_factory=dict)
+    # Made in the bot's answer to a webhook post, not as a request of its own (Bot API, "Making
+    # requests when getting updates"); the bot never learns its outcome.
+    in_webhook_response: bool = False
 
     @property
     def ok(self) -> bool:
@@ -541,20 +546,23 @@ class FakeBotApi:
             params = await self._params(request)
         except ApiError as exc:
             return _error_response(exc)
-        call = ApiCall(method, params, self.clock())
+        call = await self._perform(ApiCall(method, params, self.clock()))
+        return web.json_response(call.response, status=call.status)
+
+    async def _perform(self, call: ApiCall) -> ApiCall:
+        """Run one Bot API call, log it in `calls` and fill in what was answered."""
         self.calls.append(call)
-        handler = getattr(self, f"_api_{method.lower()}", None)
+        handler = getattr(self, f"_api_{call.method.lower()}", None)
         try:
             if handler is None:
                 raise ApiError(404, "Not Found")
-            self._injected(method, params.get("chat_id"))
-            result = await handler(params)
+            self._injected(call.method, call.params.get("chat_id"))
+            result = await handler(call.params)
         except ApiError as exc:
-            response = _error_response(exc)
-            call.status, call.response = exc.code, json.loads(response.text or "{}")
-            return response
+            call.status, call.response = exc.code, json.loads(_error_response(exc).text or "{}")
+            return call
         call.status, call.response = 200, {"ok": True, "result": result}
-        return web.json_response(call.response)
+        return call
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         raw: dict[str, Any] = dict(request.query)
@@ -876,17 +884,29 @@ class FakeBotApi:
         headers = {"Content-Type": "application/json"}
         if self.webhook.get("secret_token"):
             headers[SECRET_HEADER] = self.webhook["secret_token"]
-        status, error = 0, ""
+        status, error, carried = 0, "", None
         try:
             async with http.post(url, data=json.dumps(update), headers=headers) as response:
                 status = response.status
-                await response.read()
+                body = await response.read()
                 error = f"Wrong response from the webhook: {status} {response.reason}"
+                if 200 <= status < 300:
+                    carried = _carried_call(response.content_type, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"Connection failed: {type(exc).__name__}"
         finally:
             del self._posting[update_id]
         self.webhook_posts.append(WebhookPost(update_id, status, self.clock()))
+        if carried is not None:
+            method, raw = carried
+            call = ApiCall(method, raw, self.clock(), in_webhook_response=True)
+            try:
+                call.params = {key: _coerce(key, value) for key, value in raw.items()}
+            except ApiError as exc:  # Telegram drops it; the bot never hears
+                call.status, call.response = exc.code, {"description": exc.description}
+                self.calls.append(call)
+            else:
+                await self._perform(call)
         if 200 <= status < 300:
             self._updates = [u for u in self._updates if u["update_id"] != update_id]
             self._post_again_at.pop(update_id, None)
@@ -917,6 +937,33 @@ def _update_chat(update: dict[str, Any]) -> object:
             return chat.get("id")
         return (content.get("from") or {}).get("id")
     return None
+
+
+def _carried_call(content_type: str, body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """Return the Bot API call a webhook's 2xx carries, if any.
+
+    Bot API, "Making requests when getting updates": the answer to a webhook request may pass
+    parameters as application/json or application/x-www-form-urlencoded (multipart, for
+    uploads, is not faked), with the method to invoke in `method`. Anything else in a 2xx, an
+    empty body included, only confirms the update.
+    """
+    raw: dict[str, Any]
+    if content_type == "application/json":
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(parsed, dict):
+            return None
+        raw = parsed
+    elif content_type == "application/x-www-form-urlencoded":
+        raw = dict(urllib.parse.parse_qsl(body.decode()))
+    else:
+        return None
+    method = raw.pop("method", None)
+    if not isinstance(method, str) or not method:
+        return None
+    return method, raw
 
 
 def _url_path(url: str) -> str:

@@ -115,8 +115,11 @@ async def test_a_reminder_arrives_through_the_whole_stack(
         await onboard(fake, ANNA, "uk")
         before = len(fake.sent(ANNA))
         fake.queue(fake.callback_query(ANNA, "go:1", language_code="uk"))
-        # "I'm going" edits the pressed message and adds one short line.
-        await fake.wait_for(lambda: len(fake.sent(ANNA)) > before, what="go:1 done")
+        # "I'm going" edits the pressed message, the confirmation in it, and sends nothing.
+        await fake.wait_for(
+            lambda: fake.calls_to("editMessageText", chat_id=ANNA, ok=True), what="go:1 done"
+        )
+        assert len(fake.sent(ANNA)) == before
 
         with session_scope(app.engine) as session:
             event = session.get(Event, 1)

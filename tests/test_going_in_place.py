@@ -7,6 +7,7 @@ as they are now, and neither the card nor its map pin is sent again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from bot.app import App
 from bot.i18n import RLM
 from bot.messages import Incoming
 from bot.transports.telegram import TelegramTransport
+from tests.dialog import Dialog, run_table
 from tests.fake_bot_api import FakeBotApi
 from tests.test_cancel_attendance import places
 from tests.test_search import speaker
@@ -77,21 +79,44 @@ def test_a_full_event_puts_the_user_on_the_waiting_list_in_one_line(app: App, lo
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_where_the_card_can_be_edited_it_is_replaced_and_one_line_follows(
+def test_where_the_card_can_be_edited_it_is_replaced_with_the_confirmation_in_it(
     app: App, locale: str
 ) -> None:
     t = app.translations.get(locale)
+    # Someone on a messenger without edits gets the confirmation as a line of its own.
+    [line] = speaker(app, locale, user="console-like").press("go:1")
     dialog = speaker(app, locale, user="telegram-like")
     press = Incoming("console", "telegram-like", action="go:1", can_edit=True)
-    card, line = app.conversation.handle(press)
+    [card] = app.conversation.handle(press)
     assert card.replace and card.place is None, "the pin sent with the card stays as it is"
     assert t._("You are going.") in card.text
     assert plain(card.flat_buttons()[0].label) == t.pgettext("button", "❌ Can't come")
-    assert not line.buttons and not line.replace and "\n" not in line.text
+    # The same confirmation, as the card's last paragraph; the card still starts with its title.
+    assert card.text.endswith(f"\n\n{line.text}")
+    assert plain(card.text).startswith("📅")
     # The card's buttons stay what typed numbers press.
     dialog.say("1")
     assert plain(dialog.labels[0]) == t.pgettext("button", "✅ No, I'm still coming")
-    assert places(app) == 1
+    assert places(app) == 2
+
+
+@pytest.mark.parametrize("locale", ["de", "en", "ar", "fa"])
+def test_going_on_an_editable_card_is_one_message_in_a_dialog(app: App, locale: str) -> None:
+    t = app.translations.get(locale)
+    dialog = Dialog(app.conversation, user=f"editing-{locale}", can_edit=True)
+    dialog.onboard(locale)
+    run_table(
+        dialog,
+        [
+            ("[e:1]", ["📅", t.pgettext("button", "✋ I'm going")]),
+            (
+                "[go:1]",
+                [t._("You are going."), t.pgettext("button", "❌ Can't come"), "📅"],
+            ),
+            ("[nogo:1]", [t.pgettext("button", "✅ No, I'm still coming")]),
+        ],
+    )
+    assert dialog.history[-2][1][0].replace, "the card is edited, not sent again"
 
 
 @pytest.fixture
@@ -118,18 +143,24 @@ async def test_on_telegram_going_is_one_edit_one_line_and_no_pin(
         query = fake.callback_query(anna, "go:1", message_id=card["message_id"])
         fake.queue(query)
         await fake.wait_for(
-            lambda: [c for c in fake.calls[mark:] if c.method == "sendMessage"], what="the line"
+            lambda: fake.calls_to("editMessageText", chat_id=anna), what="the edited card"
         )
+        await fake.wait_for(lambda: not fake.pending_updates, what="the press confirmed")
+        await asyncio.sleep(0.2)  # room for a stray second message
     calls = [c.method for c in fake.calls[mark:] if c.method != "getUpdates"]
     # The Bot API's editMessageText changes the pressed message and its inline keyboard;
     # answerCallbackQuery stops the button's clock (core.telegram.org/bots/api#updating-messages).
-    assert sorted(calls) == ["answerCallbackQuery", "editMessageText", "sendMessage"]
+    # Polling, that answer is a request of its own; in webhook mode it rides in the 200 to
+    # Telegram's request (tests/test_webhook_answers.py).
+    assert sorted(calls) == ["answerCallbackQuery", "editMessageText"]
+    [answer] = fake.calls_to("answerCallbackQuery")[-1:]
+    assert answer.ok and answer.params["callback_query_id"] == query["callback_query"]["id"]
+    assert not answer.in_webhook_response
     [edit] = fake.calls_to("editMessageText", chat_id=anna)
     assert edit.ok and edit.params["message_id"] == card["message_id"]
     edited = fake.message(anna, card["message_id"])
     assert uk._("You are going.") in edited["text"]
+    [line] = speaker(app, "uk", user="console-like").press("go:1")
+    assert edited["text"].endswith(f"\n\n{line.text}"), "the confirmation is in the card"
     assert buttons(edited)[0]["callback_data"] == "nogo:1"
-    [line] = [c for c in fake.calls[mark:] if c.method == "sendMessage"]
-    assert "reply_markup" not in line.params
-    assert "\n" not in line.params["text"]
-    assert places(app) == 1
+    assert places(app) == 2

@@ -12,8 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from importlib.util import find_spec
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import OperationalError
@@ -38,7 +37,6 @@ from telegram.ext import (
     ContextTypes,
     ExtBot,
     MessageHandler,
-    Updater,
     filters,
 )
 
@@ -59,7 +57,7 @@ from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
 from bot.transports.telegram_render import file_url_for
 from bot.transports.telegram_render import steps as render_steps
-from bot.transports.webhook import KeepingQueue
+from bot.transports.webhook import WebhookServer
 from handlers.commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -154,11 +152,6 @@ class TelegramTransport:
 
     async def run(self) -> None:
         """Receive and answer updates until cancelled, then stop without losing any."""
-        if self.webhook_mode and find_spec("tornado") is None:
-            raise SettingsError(
-                "invalid setting WEBHOOK_URL: webhook mode needs "
-                'python-telegram-bot[webhooks] ("pip install tornado")'
-            )
         application = self._build_application()
         receiving: asyncio.Task[None] | None = None
         try:
@@ -284,27 +277,33 @@ class TelegramTransport:
     async def _receive_by_webhook(self, application: Application) -> None:
         """Serve the webhook; keep each update Telegram posts before answering the request.
 
-        The request is answered (200) only once the update is stored (`KeepingQueue`), so a
-        kill -9 loses nothing: Telegram posts again what got no answer. Several processes may
-        serve one webhook behind a proxy; each answers the updates posted to it.
+        The request is answered (200) only once the update is stored (`WebhookServer`), so a
+        kill -9 loses nothing: Telegram posts again what got no answer. The answer to a button
+        press carries answerCallbackQuery (`_answer_in_response`). Several processes may serve
+        one webhook behind a proxy; each answers the updates posted to it.
         """
+        bot = application.bot
 
-        async def keep(item: object) -> None:
-            if isinstance(item, Update):
-                await self._chats.room()  # a full backlog holds the request; Telegram waits
-                await self._accept([item], track_offset=False)
+        async def keep(data: dict[str, Any]) -> dict[str, Any] | None:
+            update = Update.de_json(data, bot)
+            await self._chats.room()  # a full backlog holds the request; Telegram waits
+            await self._accept([update], track_offset=False)
+            return _answer_in_response(update)
 
-        updater = Updater(application.bot, update_queue=KeepingQueue(keep))
-        await updater.initialize()
+        url = self.settings.webhook_url or ""
+        server = WebhookServer(
+            listen=self.settings.webhook_listen,
+            port=self.settings.webhook_port,
+            path=urlsplit(url).path,
+            secret=self.settings.webhook_secret or "",
+            keep=keep,
+        )
+        await server.start()  # before Telegram is told where to post
         try:
-            url = self.settings.webhook_url or ""
             try:
                 await self._retry_network(
-                    lambda: updater.start_webhook(
-                        listen=self.settings.webhook_listen,
-                        port=self.settings.webhook_port,
-                        url_path=urlsplit(url).path.lstrip("/"),
-                        webhook_url=url,
+                    lambda: bot.set_webhook(
+                        url,
                         secret_token=self.settings.webhook_secret,
                         allowed_updates=ALLOWED_UPDATES,
                         drop_pending_updates=False,
@@ -317,9 +316,7 @@ class TelegramTransport:
                 ) from None
             await asyncio.Event().wait()  # until cancelled
         finally:
-            if updater.running:
-                await updater.stop()
-            await updater.shutdown()
+            await server.stop()
 
     async def _accept(self, updates: list[Update], *, track_offset: bool = True) -> None:
         """Store fetched updates, then queue the new ones behind the others of their chat.
@@ -586,6 +583,14 @@ class TelegramTransport:
             return [Reply(t.directed(t._(_APOLOGY)), rtl=t.rtl)]
 
     async def _acknowledge(self, query: CallbackQuery) -> None:
+        """Stop a pressed button's clock, unless the webhook's answer to Telegram did it."""
+        if self.webhook_mode:
+            # The 200 to the request that brought the press carried answerCallbackQuery
+            # (`_answer_in_response`). A press taken up from the inbox after a restart or a
+            # kill was answered so too: if its 200 went out, the answer rode in it; if the
+            # process died before that, Telegram posted the press again and that 200 carried
+            # it. Asking once more would only cost a request ("query is too old").
+            return
         try:
             await query.answer()
         except TelegramError as exc:
@@ -676,6 +681,18 @@ class TelegramTransport:
             await step()
             if progress is not None:
                 progress.sent += 1
+
+
+def _answer_in_response(update: Update) -> dict[str, Any] | None:
+    """Return the Bot API call that rides in the webhook's 200 for `update`, if any.
+
+    A button press is answered there (Bot API, "Making requests when getting updates"), which
+    saves the answerCallbackQuery request `_acknowledge` makes when polling.
+    """
+    query = update.callback_query
+    if query is None:
+        return None
+    return {"method": "answerCallbackQuery", "callback_query_id": query.id}
 
 
 def _chat_key(update: Update) -> str:

@@ -97,7 +97,10 @@ class RoundRobinProxy:
                     content = await answer.read()
                     if 200 <= answer.status < 300:
                         self.answered[port] += 1
-                    return web.Response(status=answer.status, body=content)
+                    # As nginx passes it on: with its Content-Type, so a Bot API call the
+                    # answer carries (a button press's answerCallbackQuery) reaches Telegram.
+                    kept = {"Content-Type": answer.headers["Content-Type"]} if content else {}
+                    return web.Response(status=answer.status, body=content, headers=kept)
             except aiohttp.ClientConnectorError:
                 continue  # nothing listens there: the request was not sent, the next one gets it
             except (aiohttp.ClientError, TimeoutError):
