@@ -11,6 +11,9 @@ the answer, errors and retries stay python-telegram-bot's.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
@@ -34,6 +37,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -43,8 +47,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections),
-                # HTTPS_PROXY and the like apply, as they did with httpx.
-                trust_env=True,
                 headers={"User-Agent": self.USER_AGENT},
             )
 
@@ -99,12 +101,28 @@ class AiohttpRequest(BaseRequest):
             else:
                 data = request_data.json_parameters
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as response:
+            async with session.request(
+                method, url, data=data, timeout=timeout, proxy=self._proxy_for(url)
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for this URL's host (HTTPS_PROXY, NO_PROXY...).
+
+        As httpx did; looked up once per host, since aiohttp's own `trust_env` reads ~/.netrc
+        again for every request (3% of the process's time in a burst).
+        """
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if host not in self._proxies:
+            proxies = getproxies()
+            proxy = proxies.get(parts.scheme) or proxies.get("all")
+            self._proxies[host] = None if proxy is None or proxy_bypass(host) else proxy
+        return self._proxies[host]
 
 
 def _chosen(given: ODVInput[float], default: float | None) -> float | None:
