@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, bindparam, func
@@ -136,18 +137,25 @@ def offers_without_district(session: Session) -> int:
     )
 
 
-def _with_offer_counts(session: Session, model: type[T], offer_column: Any) -> list[tuple[T, int]]:
+@cache
+def _offer_counts_statement(model: type[Any], column: str) -> Any:
+    """Every row of `model` with its number of published offers; built once per model."""
+    offer_column = getattr(Offer, column)
     counts = (
         select(offer_column.label("target"), func.count(col(Offer.id)).label("n"))
         .where(Offer.status == ItemStatus.PUBLISHED)
         .group_by(offer_column)
         .subquery()
     )
-    rows = session.exec(
+    return (
         select(model, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.target == model.id)  # type: ignore[attr-defined]
-        .order_by(col(model.position), col(model.id))  # type: ignore[attr-defined]
-    ).all()
+        .outerjoin(counts, counts.c.target == model.id)
+        .order_by(col(model.position), col(model.id))
+    )
+
+
+def _with_offer_counts(session: Session, model: type[T], offer_column: Any) -> list[tuple[T, int]]:
+    rows = session.exec(_offer_counts_statement(model, offer_column.key)).all()
     return [(row, int(n)) for row, n in rows]
 
 
@@ -171,15 +179,44 @@ def _page_of(
     session: Session,
     query: SelectOfScalar[Any],
     count_query: SelectOfScalar[int],
+    params: dict[str, Any],
     *,
     page: int,
     size: int,
 ) -> Page[Any]:
-    total = int(session.exec(count_query).one())
+    """One page of `query`, built once with `params` as its parameters (see `_PAGED`)."""
+    total = int(session.exec(count_query, params=params).one())
     pages = max(1, -(-total // size))
     page = min(max(page, 0), pages - 1)
-    items = list(session.exec(query.offset(page * size).limit(size)).all())
+    items = list(session.exec(query, params={**params, "offset": page * size, "limit": size}).all())
     return Page(items=items, page=page, pages=pages, total=total)
+
+
+# Performance: the lists are shown on nearly every press, so their statements are built once
+# per shape (which filters apply) and run with the values as parameters; building a statement
+# costs SQLAlchemy several times what running a built one does (see db/inbox.py).
+_PAGED = {"offset": bindparam("offset"), "limit": bindparam("limit")}
+
+
+@cache
+def _offers_statements(
+    category: bool, district: bool, without_district: bool
+) -> tuple[SelectOfScalar[Offer], SelectOfScalar[int]]:
+    conditions = [Offer.status == ItemStatus.PUBLISHED]
+    if category:
+        conditions.append(Offer.category_id == bindparam("category_id"))
+    if district:
+        conditions.append(Offer.district_id == bindparam("district_id"))
+    if without_district:
+        conditions.append(col(Offer.district_id).is_(None))
+    query = (
+        select(Offer)
+        .where(*conditions)
+        .order_by(col(Offer.title), col(Offer.id))
+        .offset(_PAGED["offset"])
+        .limit(_PAGED["limit"])
+    )
+    return query, select(func.count(col(Offer.id))).where(*conditions)
 
 
 def published_offers(
@@ -195,16 +232,15 @@ def published_offers(
 
     With `without_district`, only the offers that name no district.
     """
-    conditions = [Offer.status == ItemStatus.PUBLISHED]
+    query, count_query = _offers_statements(
+        category_id is not None, district_id is not None, without_district
+    )
+    params: dict[str, Any] = {}
     if category_id is not None:
-        conditions.append(Offer.category_id == category_id)
+        params["category_id"] = category_id
     if district_id is not None:
-        conditions.append(Offer.district_id == district_id)
-    if without_district:
-        conditions.append(col(Offer.district_id).is_(None))
-    query = select(Offer).where(*conditions).order_by(col(Offer.title), col(Offer.id))
-    count_query = select(func.count(col(Offer.id))).where(*conditions)
-    return _page_of(session, query, count_query, page=page, size=size)
+        params["district_id"] = district_id
+    return _page_of(session, query, count_query, params, page=page, size=size)
 
 
 def _still_on(now: datetime) -> Any:
@@ -231,6 +267,21 @@ def categories_with_events(session: Session, *, now: datetime) -> list[tuple[Cat
     return [(row, int(n)) for row, n in rows]
 
 
+@cache
+def _events_statements(category: bool) -> tuple[SelectOfScalar[Event], SelectOfScalar[int]]:
+    conditions = [_still_on(bindparam("now"))]
+    if category:
+        conditions.append(Event.category_id == bindparam("category_id"))
+    query = (
+        select(Event)
+        .where(*conditions)
+        .order_by(col(Event.starts_at), col(Event.id))
+        .offset(_PAGED["offset"])
+        .limit(_PAGED["limit"])
+    )
+    return query, select(func.count(col(Event.id))).where(*conditions)
+
+
 def upcoming_events(
     session: Session, *, now: datetime, page: int, size: int, category_id: int | None = None
 ) -> Page[Event]:
@@ -238,12 +289,11 @@ def upcoming_events(
 
     With `category_id`, only the events of that topic.
     """
-    conditions = [_still_on(now)]
+    query, count_query = _events_statements(category_id is not None)
+    params: dict[str, Any] = {"now": now}
     if category_id is not None:
-        conditions.append(Event.category_id == category_id)
-    query = select(Event).where(*conditions).order_by(col(Event.starts_at), col(Event.id))
-    count_query = select(func.count(col(Event.id))).where(*conditions)
-    return _page_of(session, query, count_query, page=page, size=size)
+        params["category_id"] = category_id
+    return _page_of(session, query, count_query, params, page=page, size=size)
 
 
 def offer_translation(session: Session, *, offer_id: int, locale: str) -> OfferTranslation | None:
@@ -270,36 +320,35 @@ def event_translation(session: Session, *, event_id: int, locale: str) -> EventT
     ).first()
 
 
+def _titles_statement(translation: Any, item_id: Any) -> Any:
+    """Titles of items in a locale where readers may see a translation, built once."""
+    return select(item_id, translation.title).where(
+        item_id.in_(bindparam("ids", expanding=True)),
+        translation.locale == bindparam("locale"),
+        col(translation.draft).is_(False),
+        col(translation.outdated).is_(False),
+        translation.title != "",
+    )
+
+
+_OFFER_TITLES = _titles_statement(OfferTranslation, col(OfferTranslation.offer_id))
+_EVENT_TITLES = _titles_statement(EventTranslation, col(EventTranslation.event_id))
+
+
 def offer_titles(session: Session, *, offer_ids: list[int], locale: str) -> dict[int, str]:
     """Return the titles of these offers in `locale` where readers may see a translation."""
     if not offer_ids:
         return {}
-    rows = session.exec(
-        select(OfferTranslation.offer_id, OfferTranslation.title).where(
-            col(OfferTranslation.offer_id).in_(offer_ids),
-            OfferTranslation.locale == locale,
-            col(OfferTranslation.draft).is_(False),
-            col(OfferTranslation.outdated).is_(False),
-            OfferTranslation.title != "",
-        )
-    ).all()
-    return dict(rows)
+    rows = session.execute(_OFFER_TITLES, {"ids": offer_ids, "locale": locale}).all()
+    return {item_id: title for item_id, title in rows}
 
 
 def event_titles(session: Session, *, event_ids: list[int], locale: str) -> dict[int, str]:
     """Return the titles of these events in `locale` where readers may see a translation."""
     if not event_ids:
         return {}
-    rows = session.exec(
-        select(EventTranslation.event_id, EventTranslation.title).where(
-            col(EventTranslation.event_id).in_(event_ids),
-            EventTranslation.locale == locale,
-            col(EventTranslation.draft).is_(False),
-            col(EventTranslation.outdated).is_(False),
-            EventTranslation.title != "",
-        )
-    ).all()
-    return dict(rows)
+    rows = session.execute(_EVENT_TITLES, {"ids": event_ids, "locale": locale}).all()
+    return {item_id: title for item_id, title in rows}
 
 
 def is_empty(session: Session) -> bool:

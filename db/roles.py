@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from db.models import AuditEntry, Invitation, Organisation, Role, RoleName, User
@@ -26,6 +27,15 @@ def is_admin(session: Session, *, user: User, admins: frozenset[tuple[str, str]]
         ).first()
         is not None
     )
+
+
+# Asked on every main menu, so built once (see db/inbox.py).
+_ANY_ROLE = select(Role.id).where(Role.user_id == bindparam("user_id")).limit(1)
+
+
+def has_any_role(session: Session, *, user_id: int | None) -> bool:
+    """Tell whether the user holds any role (admin, or coordinator of some organisation)."""
+    return session.exec(_ANY_ROLE, params={"user_id": user_id}).first() is not None
 
 
 def admin_users(session: Session, *, admins: frozenset[tuple[str, str]]) -> list[User]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
-
-from db.models import Organisation, Role
-from db.roles import coordinated_organisations, is_admin, may_act_for
+from db.models import Organisation
+from db.roles import coordinated_organisations, has_any_role, is_admin, may_act_for
 from handlers.context import Context
 
 
@@ -29,4 +27,4 @@ def is_coordinator(ctx: Context) -> bool:
     if (ctx.user.transport, ctx.user.external_id) in ctx.settings.admins:
         return True
     # Any role (admin, or coordinator of some organisation) opens the tools: one query.
-    return ctx.session.exec(select(Role.id).where(Role.user_id == ctx.user.id)).first() is not None
+    return has_any_role(ctx.session, user_id=ctx.user.id)
