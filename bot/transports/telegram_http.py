@@ -11,7 +11,7 @@ the answer, errors and retries stay python-telegram-bot's.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
@@ -19,6 +19,8 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -80,7 +82,8 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        data: aiohttp.FormData | dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers: dict[str, str] | None = None
         if request_data is not None:
             if files:
                 form = aiohttp.FormData()
@@ -99,10 +102,18 @@ class AiohttpRequest(BaseRequest):
                         form.add_field(name, part)
                 data = form
             else:
-                data = request_data.json_parameters
+                # Form-encoded, as httpx sent it; encoded here because aiohttp would build a
+                # multipart writer (and a random boundary) for a dict before urlencoding it.
+                data = urlencode(request_data.json_parameters).encode()
+                headers = _FORM
         try:
             async with session.request(
-                method, url, data=data, timeout=timeout, proxy=self._proxy_for(url)
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                proxy=self._proxy_for(url),
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
