@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlmodel import Session, col, select
 
 from db.models import (
@@ -27,20 +27,21 @@ class JoinResult:
     changed: bool = True
 
 
+# Asked whenever an event is shown, so built once and run with parameters (see db/inbox.py).
+_ATTENDANCE_OF = select(Attendance).where(
+    Attendance.user_id == bindparam("user_id"), Attendance.event_id == bindparam("event_id")
+)
+_GOING_COUNT = select(func.count(col(Attendance.id))).where(
+    Attendance.event_id == bindparam("event_id"), Attendance.status == AttendanceStatus.GOING
+)
+
+
 def attendance_of(session: Session, *, user_id: int, event_id: int) -> Attendance | None:
-    return session.exec(
-        select(Attendance).where(Attendance.user_id == user_id, Attendance.event_id == event_id)
-    ).first()
+    return session.exec(_ATTENDANCE_OF, params={"user_id": user_id, "event_id": event_id}).first()
 
 
 def going_count(session: Session, *, event_id: int) -> int:
-    return int(
-        session.exec(
-            select(func.count(col(Attendance.id))).where(
-                Attendance.event_id == event_id, Attendance.status == AttendanceStatus.GOING
-            )
-        ).one()
-    )
+    return int(session.exec(_GOING_COUNT, params={"event_id": event_id}).one())
 
 
 def waiting_position(session: Session, *, attendance: Attendance) -> int:

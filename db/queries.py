@@ -296,28 +296,28 @@ def upcoming_events(
     return _page_of(session, query, count_query, params, page=page, size=size)
 
 
+def _translation_statement(translation: Any, item_id: Any) -> Any:
+    """An item's translation into a locale that readers may see (reviewed, current), built once."""
+    return select(translation).where(
+        item_id == bindparam("item_id"),
+        translation.locale == bindparam("locale"),
+        col(translation.draft).is_(False),
+        col(translation.outdated).is_(False),
+    )
+
+
+_OFFER_TRANSLATION = _translation_statement(OfferTranslation, col(OfferTranslation.offer_id))
+_EVENT_TRANSLATION = _translation_statement(EventTranslation, col(EventTranslation.event_id))
+
+
 def offer_translation(session: Session, *, offer_id: int, locale: str) -> OfferTranslation | None:
     """Return the offer's translation into `locale` that readers may see (reviewed, current)."""
-    return session.exec(
-        select(OfferTranslation).where(
-            OfferTranslation.offer_id == offer_id,
-            OfferTranslation.locale == locale,
-            col(OfferTranslation.draft).is_(False),
-            col(OfferTranslation.outdated).is_(False),
-        )
-    ).first()
+    return session.exec(_OFFER_TRANSLATION, params={"item_id": offer_id, "locale": locale}).first()
 
 
 def event_translation(session: Session, *, event_id: int, locale: str) -> EventTranslation | None:
     """Return the event's translation into `locale` that readers may see (reviewed, current)."""
-    return session.exec(
-        select(EventTranslation).where(
-            EventTranslation.event_id == event_id,
-            EventTranslation.locale == locale,
-            col(EventTranslation.draft).is_(False),
-            col(EventTranslation.outdated).is_(False),
-        )
-    ).first()
+    return session.exec(_EVENT_TRANSLATION, params={"item_id": event_id, "locale": locale}).first()
 
 
 def _titles_statement(translation: Any, item_id: Any) -> Any:
