@@ -17,7 +17,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from bot.messages import Reply, replies_from_json
+from bot.messages import Reply, kept_edit, replies_from_json
 from db.engine import session_scope
 from db.inbox import Fetched, store_fetched, stored_offset, unfinished, unfinished_ids
 from db.locks import advisory_key, shared_claims
@@ -34,6 +34,8 @@ class Left:
     chat_key: str
     payload: dict[str, Any] | None
     replies: list[Reply]
+    # The pressed message the first reply edits (the messenger's id), if it was kept.
+    edits: str | None = None
 
 
 class Inbox:
@@ -135,6 +137,7 @@ class Inbox:
                 entry.chat_key,
                 entry.payload,
                 [] if entry.payload is not None else replies_from_json(entry.replies or []),
+                None if entry.payload is not None else kept_edit(entry.replies or []),
             )
             for entry in entries
         ]

@@ -31,6 +31,9 @@ class Incoming:
     # The message whose button was pressed can be edited in place (Telegram, within 48 hours):
     # a reply with `replace` then changes that message instead of following it.
     can_edit: bool = False
+    # The messenger's id of that pressed message, kept with the answer: an answer sent only
+    # after a restart then still edits it rather than arriving as a new message.
+    pressed_message: str | None = None
     # The messenger received a message it could not read: "encrypted" when it could not be
     # decrypted (Matrix, a key that never arrived); the person is asked to send it again.
     unreadable: str | None = None
@@ -96,9 +99,12 @@ class Reply:
         return [button for row in self.buttons for button in row]
 
 
-def replies_to_json(replies: list[Reply]) -> list[dict[str, Any]]:
-    """Return replies as JSON, to be kept until they were sent."""
-    return [
+def replies_to_json(replies: list[Reply], *, edits: str | None = None) -> list[dict[str, Any]]:
+    """Return replies as JSON, to be kept until they were sent.
+
+    `edits` is the pressed message a first reply with `replace` changes (see `kept_edit`).
+    """
+    kept = [
         {
             "text": reply.text,
             "buttons": [[[b.label, b.action] for b in row] for row in reply.buttons],
@@ -120,6 +126,15 @@ def replies_to_json(replies: list[Reply]) -> list[dict[str, Any]]:
         }
         for reply in replies
     ]
+    if edits is not None and replies and replies[0].replace:
+        kept[0]["edits"] = edits
+    return kept
+
+
+def kept_edit(data: list[dict[str, Any]]) -> str | None:
+    """Return the pressed message that kept replies edit, if `replies_to_json` was told one."""
+    edits = data[0].get("edits") if data else None
+    return edits if isinstance(edits, str) else None
 
 
 def replies_from_json(data: list[dict[str, Any]]) -> list[Reply]:

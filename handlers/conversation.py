@@ -410,7 +410,7 @@ class Conversation:
                         session,
                         transport=incoming.transport,
                         update_id=incoming.update_id,
-                        replies=replies_to_json(answer),
+                        replies=replies_to_json(answer, edits=incoming.pressed_message),
                     )
                 return answer
         except OperationalError:

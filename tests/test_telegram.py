@@ -516,6 +516,8 @@ async def test_the_token_never_reaches_the_logs(
     fake: FakeBotApi, transport: TelegramTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # The command line quiets python-telegram-bot's logger process-wide; here it must speak.
+    caplog.set_level(logging.DEBUG, logger="telegram")
     fake.fail(error_code=502, method="getUpdates")
     fake.fail(error_code=429, retry_after=1, chat_id=ANNA, method="sendMessage")
     async with running(transport, fake):

@@ -21,6 +21,7 @@ from bot.transports.telegram import TelegramTransport
 from db.engine import session_scope
 from db.inbox import Fetched, store_fetched
 from db.models import InboxUpdate
+from tests.chaos.harness import add_people
 from tests.fake_bot_api import FakeBotApi
 from tests.test_telegram import ANNA, BORYS, onboard, running, telegram_settings
 
@@ -79,6 +80,42 @@ async def test_what_a_killed_process_left_is_handled_or_sent_on_restart(
     # The stored offset is where polling went on: neither update was fetched again.
     first = fake.calls_to("getUpdates")[0].params.get("offset")
     assert first == handled["update_id"] + 1
+
+
+async def test_an_answer_to_a_press_kept_over_a_kill_still_edits_the_pressed_message(
+    app: App, database_url: str, fake
+) -> None:
+    # A process stored a press, handled it (its answer kept with what it changed) and died
+    # before the edit went out. After the restart the kept answer edits that same message,
+    # as it would have at once, instead of arriving as a new message below it.
+    with session_scope(app.engine) as session:
+        add_people(session, transport="telegram", keys=[str(BORYS)], locale="en")
+    fake.add_chat(BORYS)
+    pressed = fake._outgoing(BORYS, {"text": "Main menu"})["message_id"]
+    press = {"update_id": 90003, **fake.callback_query(BORYS, "offers", message_id=pressed)}
+    with session_scope(app.engine) as session:
+        store_fetched(
+            session,
+            transport="telegram",
+            updates=[Fetched(press["update_id"], str(BORYS), press)],
+            now=app.clock.now(),
+        )
+    answer = app.conversation.handle(
+        Incoming(
+            "telegram",
+            str(BORYS),
+            action="offers",
+            update_id=press["update_id"],
+            can_edit=True,
+            pressed_message=str(pressed),
+        )
+    )
+    assert answer and answer[0].replace
+    transport = TelegramTransport(app.conversation, telegram_settings(database_url, fake))
+    async with running(transport, fake):
+        await fake.wait_for(lambda: not _inbox(app), what="the kept answer to go out")
+    assert fake.message(BORYS, pressed)["text"] == answer[0].text
+    assert not fake.sent(BORYS), "the kept answer edited the pressed message"
 
 
 def test_an_update_is_handled_once_even_if_offered_twice(app: App) -> None:

@@ -383,9 +383,15 @@ class TelegramTransport:
             except ValueError:
                 replies = []
             if replies:
+                # An answer to a press edits the pressed message, as it would have at once.
+                edits = int(item.edits) if item.edits and item.edits.isdigit() else None
                 try:
                     await self._render(
-                        application.bot, chat_id, replies, retries=self.reply_retries
+                        application.bot,
+                        chat_id,
+                        replies,
+                        edit_message_id=edits,
+                        retries=self.reply_retries,
                     )
                 except TelegramError as exc:
                     log.warning("telegram: could not send a kept answer: %s", exc)
@@ -559,6 +565,7 @@ class TelegramTransport:
             locale_hint=user.language_code,
             update_id=self._kept_id(update),
             can_edit=editable is not None,
+            pressed_message=None if editable is None else str(editable),
             **_profile(user),
         )
         # Always stop the button's spinning clock, whatever the core does: at once, while the
