@@ -57,7 +57,6 @@ from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
 from bot.transports.telegram_render import file_url_for
 from bot.transports.telegram_render import steps as render_steps
-from bot.transports.webhook import WebhookServer
 from handlers.commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -291,6 +290,9 @@ class TelegramTransport:
             return _answer_in_response(update)
 
         url = self.settings.webhook_url or ""
+        # Imported here: aiohttp's server side is only needed in webhook mode (memory).
+        from bot.transports.webhook import WebhookServer
+
         server = WebhookServer(
             listen=self.settings.webhook_listen,
             port=self.settings.webhook_port,
