@@ -242,11 +242,10 @@ def _verdict(results: dict[str, Any]) -> list[str]:
             "the order of its share: reading items in the handlers as plain rows instead of ORM "
             "objects (building an Event or an Offer with its dates is most of what a list or a "
             "detail costs now), not parsing the message python-telegram-bot returns for every "
-            f"send and edit ({_share(f, 'Message.de_json')}; the bot never reads it), keeping "
-            "the update's JSON as fetched instead of parsing it into python-telegram-bot's "
-            "objects and back, and one transaction for several concurrent updates (group "
-            "commit; on SQLite, with synchronous=NORMAL, a commit is a small share: "
-            f"{_share(f, 'DefaultDialect.do_commit')}).",
+            "send and edit (the bot never reads it), keeping the update's JSON as fetched "
+            "instead of parsing it into python-telegram-bot's objects and back, and one "
+            "transaction for several concurrent updates (group commit; on SQLite, with "
+            "synchronous=NORMAL, a commit is a small share of the samples).",
         ]
     missing = [part for part in ("startup", "scheduler", "jobs") if part not in results]
     if missing:
