@@ -58,10 +58,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def export_user(session: Session, *, user: User) -> dict[str, Any]:
-    """Collect everything stored about a user, table by table."""
+def export_user(
+    session: Session, *, user: User, state: ConversationState | None = None
+) -> dict[str, Any]:
+    """Collect everything stored about a user, table by table.
+
+    `state` is their conversation state as an update being handled holds it, which is written
+    back only after the handler (db/states.py): the copy shows it rather than the stored one.
+    """
     data: dict[str, Any] = {"user": {k: _plain(v) for k, v in user.model_dump().items()}}
     for name, model, column in PERSONAL_TABLES:
+        if model is ConversationState and state is not None:
+            data[name] = [{k: _plain(v) for k, v in state.model_dump().items()}]
+            continue
         rows = session.exec(select(model).where(column == user.id)).all()
         data[name] = [{k: _plain(v) for k, v in row.model_dump().items()} for row in rows]
     # The conversation of each of their requests, the organisation's messages included.

@@ -107,15 +107,6 @@ def user_and_state(
     return (found[0], found[1]) if found is not None else (None, None)
 
 
-def get_state(session: Session, *, user: User, now: datetime) -> ConversationState:
-    assert user.id is not None
-    state = session.get(ConversationState, user.id)
-    if state is None:
-        state = ConversationState(user_id=user.id, updated_at=now)
-        session.add(state)
-    return state
-
-
 def categories_with_offers(session: Session) -> list[tuple[Category, int]]:
     """Return every category with its number of published offers, in display order."""
     return _with_offer_counts(session, Category, Offer.category_id)

@@ -47,7 +47,9 @@ from db.engine import session_scope
 from db.inbox import finish, settle, was_handled
 from db.models import ConversationState, OutboxMessage, User
 from db.outbox import drop_pending_for_user, mark_dropped, mark_sent_many
-from db.queries import get_state, touch_user, user_and_state
+from db.queries import touch_user, user_and_state
+from db.states import hold as hold_states
+from db.states import store as store_state
 from handlers.actions import BadAction, parse_action
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
@@ -384,8 +386,7 @@ class Conversation:
                     now=now,
                     hint=incoming.locale_hint,
                 )
-                if state is None:
-                    state = get_state(session, user=user, now=now)
+                state, held = hold_states(session, state, user_id=user.id or 0)
                 chosen = state.data.get("flow", {}).get("locale") if state.flow else None
                 locale = negotiate_locale(
                     user.locale,
@@ -399,9 +400,8 @@ class Conversation:
                 if not ctx.user_deleted:
                     forget_search(ctx)
                     self._remember_menu(ctx, replies)
-                    # No write at all when the update changed nothing of the state.
-                    if state in session.new or session.is_modified(state):
-                        state.updated_at = now
+                    # One write at most, and none when the update changed nothing of the state.
+                    store_state(session, state, held, now=now)
                 self._remember_locale(incoming, ctx.t.locale)
                 answer = [self._finish(reply, ctx.t) for reply in replies]
                 if incoming.update_id is not None:

@@ -25,7 +25,7 @@ def my_data(ctx: Context) -> list[Reply]:
     """Say what is stored about the user, by name and why, and attach all of it as JSON."""
     forget_search(ctx)  # a search being paged ends here, so the copy does not show it
     t = ctx.t
-    data = export_user(ctx.session, user=ctx.user)
+    data = export_user(ctx.session, user=ctx.user, state=ctx.state)
     names = _Names(ctx)
     paragraphs = [t._("Here is everything I have stored about you.")]
     paragraphs.extend(section for section in _sections(ctx, data, names) if section)
@@ -306,7 +306,8 @@ def delete_everything(ctx: Context) -> list[Reply]:
         "Everything about you has been deleted. If you write to me again, I will "
         "start from the beginning."
     )
-    ctx.session.delete(ctx.state)  # through the session, so nothing writes it back afterwards
+    # Their state goes with them (ON DELETE CASCADE); `user_deleted` keeps it from being
+    # written back.
     erase_user(ctx.session, user=ctx.user)
     ctx.user_deleted = True
     return [Reply(goodbye)]

@@ -136,8 +136,6 @@ def agree(ctx: Context) -> list[Reply]:
 @router.on_action("decline", before_consent=True)
 def decline(ctx: Context) -> list[Reply]:
     """Forget the user entirely: only before they agreed (an old button must not erase anyone)."""
-    from sqlalchemy import inspect
-
     from db.privacy import erase_user
 
     if ctx.user.consent_at is not None:
@@ -145,10 +143,8 @@ def decline(ctx: Context) -> list[Reply]:
     text = ctx.t._(
         "All right. I have not kept anything about you. If you change your mind, send /start."
     )
-    if inspect(ctx.state).persistent:
-        ctx.session.delete(ctx.state)
-    else:  # a first update: the state was only just added
-        ctx.session.expunge(ctx.state)
+    # Their state goes with them (ON DELETE CASCADE); `user_deleted` keeps it from being
+    # written back.
     erase_user(ctx.session, user=ctx.user)
     ctx.user_deleted = True
     return [Reply(text)]

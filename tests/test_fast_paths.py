@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.app import App
 from bot.clock import FakeClock
 from db import migrate
 from db.engine import make_engine, session_scope
-from db.models import OutboxMessage, OutboxStatus, User
+from db.models import ConversationState, OutboxMessage, OutboxStatus, User
 from db.outbox import NewMessage, enqueue, enqueue_many
-from db.queries import LAST_SEEN_PRECISION, get_or_create_user
+from db.queries import LAST_SEEN_PRECISION, get_or_create_user, user_and_state
+from db.states import hold, store
+from tests.dialog import Dialog
 
 pytestmark = pytest.mark.both_databases
 
@@ -154,3 +157,61 @@ def test_mark_sent_many_records_like_one_by_one_and_forgets_a_persons_words(
         assert rows["s:2"].payload == {"request_id": 3}, "the answer's words are gone"
         assert rows["s:1"].payload == {"broadcast_id": 1}
         assert rows["s:3"].status == OutboxStatus.PENDING, "only the rows named"
+
+
+def _state_writes(app: App) -> list[str]:
+    """Start recording the statements that write conversation states; return the record."""
+    written: list[str] = []
+
+    @event.listens_for(app.engine, "before_cursor_execute")
+    def note(_conn, _cursor, statement: str, *_args: object) -> None:
+        if "conversation_states" in statement and statement.lstrip().upper().startswith(
+            ("UPDATE", "INSERT")
+        ):
+            written.append(statement.split()[0].upper())
+
+    return written
+
+
+def _stored_state(app: App, user: str) -> ConversationState:
+    with session_scope(app.engine) as session:
+        found = session.exec(
+            select(ConversationState).join(User).where(User.external_id == user)
+        ).one()
+        session.expunge(found)
+        return found
+
+
+@pytest.mark.parametrize("locale", ["de", "ar"])
+def test_an_update_writes_the_state_once_and_an_unchanged_state_not_at_all(
+    app: App, locale: str
+) -> None:
+    dialog = Dialog(app.conversation, user="held")
+    written = _state_writes(app)
+    dialog.onboard(locale)
+    assert written[0] == "INSERT", "a new person's state is written with them"
+    written.clear()
+    # A search changes the state, reads the database, and changes it again: one write.
+    dialog.say("Deutsch lernen")
+    assert written == ["UPDATE"]
+    stored = _stored_state(app, "held")
+    assert stored.data.get("screen") and stored.menu == [
+        b.action for r in dialog.last for b in r.flat_buttons()
+    ]
+    # The same screen again: nothing of the state changes, so nothing is written.
+    dialog.press("events")
+    written.clear()
+    dialog.press("events")
+    assert written == []
+
+
+def test_a_held_state_changed_in_place_is_still_written(app: App, clock: FakeClock) -> None:
+    dialog = Dialog(app.conversation, user="inplace")
+    dialog.onboard("en")
+    with session_scope(app.engine) as session:
+        user, state = user_and_state(session, transport="console", external_id="inplace")
+        assert user is not None
+        state, held = hold(session, state, user_id=user.id or 0)
+        state.data["flow"] = {"note": "changed in place"}
+        assert store(session, state, held, now=clock.now())
+    assert _stored_state(app, "inplace").data["flow"] == {"note": "changed in place"}
