@@ -153,3 +153,25 @@ async def test_one_person_flooding_does_not_hold_up_another(
         # Anna's answers are paced at one a second; Borys's must not queue behind them.
         assert waited < 2.0, f"Borys waited {waited:.1f} s behind Anna's flood"
         assert len(fake.sent(ANNA)) < 40
+
+
+async def test_the_inbox_keeps_an_update_as_telegram_sent_it(
+    app: App, database_url: str, fake
+) -> None:
+    transport = TelegramTransport(app.conversation, telegram_settings(database_url, fake))
+    kept: list[Fetched] = []
+    keep = transport.inbox.keep
+
+    async def recording(fetched, **options):
+        kept.extend(fetched)
+        return await keep(fetched, **options)
+
+    transport.inbox.keep = recording  # type: ignore[method-assign]
+    # A field python-telegram-bot does not know (a newer Bot API) is kept all the same.
+    sent = {**fake.private_text(ANNA, "/help"), "a_field_of_a_newer_bot_api": {"n": [1, 2]}}
+    async with running(transport, fake):
+        (update_id,) = fake.queue(sent)
+        await fake.wait_for(lambda: fake.sent(ANNA), what="the answer")
+    (entry,) = [f for f in kept if f.update_id == update_id]
+    assert entry.payload == {"update_id": update_id, **sent}
+    assert entry.chat_key == str(ANNA)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -53,7 +52,7 @@ from bot.transports.base import (
     TemporaryFailure,
 )
 from bot.transports.chats import ChatQueues
-from bot.transports.telegram_http import AiohttpRequest
+from bot.transports.telegram_http import AiohttpRequest, fetch_updates
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
 from bot.transports.telegram_render import file_url_for
 from bot.transports.telegram_render import steps as render_steps
@@ -119,6 +118,9 @@ class TelegramTransport:
         # paces every message itself, such as a test on a virtual clock).
         self.overall_rate = settings.telegram_rate if overall_rate is None else overall_rate
         self._application: Application | None = None
+        # getUpdates has a connection of its own, and is asked here rather than through PTB's
+        # `get_updates`, so the inbox keeps the JSON as Telegram sent it (`fetch_updates`).
+        self._updates_request = AiohttpRequest(connections=1)
         # Updates taken and not yet finished, by chat; fetching pauses at `max_backlog`.
         self._chats: ChatQueues[Update | Left] = ChatQueues(self._handle, bound=max_backlog)
         self.inbox = Inbox(conversation, self.name)
@@ -209,7 +211,7 @@ class TelegramTransport:
             # time (benchmarks/RESULTS.md, "Profile"). 16 connections carry the delivery window
             # and the answers; getUpdates has one of its own.
             .request(AiohttpRequest(connections=HTTP_CONNECTIONS))
-            .get_updates_request(AiohttpRequest(connections=1))
+            .get_updates_request(self._updates_request)
             .build()
         )
         self._register_handlers(application)
@@ -253,14 +255,16 @@ class TelegramTransport:
         while True:
             await self._chats.room()  # a full backlog waits here; Telegram keeps the rest
             try:
-                updates = await bot.get_updates(
+                fetched = await fetch_updates(
+                    self._updates_request,
+                    bot.base_url,
                     offset=offset,
-                    timeout=timedelta(seconds=self.poll_timeout),
-                    allowed_updates=ALLOWED_UPDATES,
+                    timeout=int(self.poll_timeout),  # the Bot API takes whole seconds
+                    allowed_updates=list(ALLOWED_UPDATES),
                 )
-                if updates:
-                    await self._accept(updates)
-                    offset = updates[-1].update_id + 1
+                if fetched:
+                    await self._accept([(_parsed(data, bot), data) for data in fetched])
+                    offset = fetched[-1]["update_id"] + 1
                 pause = 1.0
             except InvalidToken:
                 raise SettingsError(
@@ -284,9 +288,9 @@ class TelegramTransport:
         bot = application.bot
 
         async def keep(data: dict[str, Any]) -> dict[str, Any] | None:
-            update = Update.de_json(data, bot)
+            update = _parsed(data, bot)
             await self._chats.room()  # a full backlog holds the request; Telegram waits
-            await self._accept([update], track_offset=False)
+            await self._accept([(update, data)], track_offset=False)
             return _answer_in_response(update)
 
         url = self.settings.webhook_url or ""
@@ -320,16 +324,18 @@ class TelegramTransport:
         finally:
             await server.stop()
 
-    async def _accept(self, updates: list[Update], *, track_offset: bool = True) -> None:
-        """Store fetched updates, then queue the new ones behind the others of their chat.
+    async def _accept(
+        self, received: list[tuple[Update, dict[str, Any]]], *, track_offset: bool = True
+    ) -> None:
+        """Store fetched updates (each with its JSON as received), then queue the new ones
+        behind the others of their chat.
 
         While the database cannot store them (locked past its busy timeout, read-only), they
         are answered all the same, unkept: the core then says "please try again later" in the
         person's language, which beats leaving them without any answer.
         """
-        fetched = [
-            Fetched(update.update_id, _chat_key(update), update.to_dict()) for update in updates
-        ]
+        updates = [update for update, _data in received]
+        fetched = [Fetched(update.update_id, _chat_key(update), data) for update, data in received]
         try:
             new = set(await self.inbox.keep(fetched, track_offset=track_offset))
         except OperationalError as exc:
@@ -702,6 +708,13 @@ def _answer_in_response(update: Update) -> dict[str, Any] | None:
     if query is None:
         return None
     return {"method": "answerCallbackQuery", "callback_query_id": query.id}
+
+
+def _parsed(data: dict[str, Any], bot: ExtBot) -> Update:
+    update = Update.de_json(data, bot)
+    if update is None:  # only for an empty payload, which the Bot API never sends
+        raise ValueError("an empty update")
+    return update
 
 
 def _chat_key(update: Update) -> str:

@@ -11,6 +11,8 @@ the answer, errors and retries stay python-telegram-bot's.
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -139,3 +141,46 @@ class AiohttpRequest(BaseRequest):
 def _chosen(given: ODVInput[float], default: float | None) -> float | None:
     """The timeout a call asked for, or this request object's default where it asked for none."""
     return default if isinstance(given, DefaultValue) else given
+
+
+class JsonParameters(RequestData):
+    """The parameters of a Bot API method called by its name rather than through a Bot method:
+    strings as they are and every other value as JSON, as python-telegram-bot sends its own."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__()
+        self._values = {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()
+            if value is not None
+        }
+
+    @property
+    def json_parameters(self) -> dict[str, str]:
+        return dict(self._values)
+
+
+async def fetch_updates(
+    request: BaseRequest,
+    base_url: str,
+    *,
+    offset: int | None,
+    timeout: int,
+    allowed_updates: list[str],
+) -> list[dict[str, Any]]:
+    """Long-poll getUpdates; return the updates as the JSON the Bot API sent.
+
+    The same request `Bot.get_updates` makes (its read timeout is the poll's plus the request
+    object's own), through python-telegram-bot's `BaseRequest.post`, which raises its errors.
+    The JSON is what the inbox keeps: parsed into `Update`s and serialised back, it cost 5% of
+    the process's time in a burst (benchmarks/RESULTS.md, "Profile").
+    """
+    parameters = JsonParameters(
+        {"offset": offset, "timeout": timeout, "allowed_updates": allowed_updates}
+    )
+    result = await request.post(
+        f"{base_url}/getUpdates",
+        request_data=parameters,
+        read_timeout=timeout + (request.read_timeout or 0),
+    )
+    return result if isinstance(result, list) else []
