@@ -48,12 +48,13 @@ def events_page(ctx: Context, page: int) -> list[Reply]:
     found = upcoming_events(ctx.session, now=ctx.now, page=page, size=PAGE_SIZE)
     if not found.items:
         return [main_menu(ctx, t._("There are no upcoming events right now."))]
-    rows = _event_rows(ctx, found)
+    titles = _titles(ctx, found)
+    rows = _event_rows(ctx, found, titles)
     rows.append((Button(t.pgettext("button", "🏷 By topic"), action("ecats")), menu_button(t)))
     if nav := pager_row(t, found, "evs"):
         rows.append(nav)  # last, so "previous" and "next" keep their numbers (handlers/ui.py)
     heading = t.ngettext("%(count)s upcoming event.", "%(count)s upcoming events.", found.total)
-    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
+    return [Reply(_list_text(ctx, heading, found, titles), buttons=tuple(rows), replace=True)]
 
 
 @router.on_action("ecats")
@@ -80,7 +81,8 @@ def events_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
     if not found.items:
         text = t._("There are no upcoming events in this topic right now.")
         return [Reply(text, buttons=((back, menu_button(t)),), replace=True)]
-    rows = _event_rows(ctx, found)
+    titles = _titles(ctx, found)
+    rows = _event_rows(ctx, found, titles)
     rows.append((follow_button(ctx, SubscriptionKind.CATEGORY, category_id),))
     rows.append((back, menu_button(t)))
     if nav := pager_row(t, found, "ec", category_id):
@@ -91,15 +93,20 @@ def events_in_topic(ctx: Context, category_id: int, page: int) -> list[Reply]:
         found.total,
         topic=name_in(category.names, t.locale, category.slug),
     )
-    return [Reply(_list_text(ctx, heading, found), buttons=tuple(rows), replace=True)]
+    return [Reply(_list_text(ctx, heading, found, titles), buttons=tuple(rows), replace=True)]
 
 
-def _event_rows(ctx: Context, found: Page[Event]) -> list[tuple[Button, ...]]:
+def _titles(ctx: Context, found: Page[Event]) -> dict[int, str]:
+    """The titles of a page's events in the user's language, where they have one."""
+    ids = [e.id for e in found.items if e.id]
+    return event_titles(ctx.session, event_ids=ids, locale=ctx.t.locale)
+
+
+def _event_rows(
+    ctx: Context, found: Page[Event], titles: dict[int, str]
+) -> list[tuple[Button, ...]]:
     """Return one button per event of a page: its date and its title in the user's language."""
     t = ctx.t
-    titles = event_titles(
-        ctx.session, event_ids=[e.id for e in found.items if e.id], locale=t.locale
-    )
     return [
         (
             Button(
@@ -116,12 +123,9 @@ def _event_rows(ctx: Context, found: Page[Event]) -> list[tuple[Button, ...]]:
     ]
 
 
-def _list_text(ctx: Context, heading: str, found: Page[Event]) -> str:
+def _list_text(ctx: Context, heading: str, found: Page[Event], titles: dict[int, str]) -> str:
     """The list's heading and page line, and which language untranslated titles are in."""
     text = with_page_line(ctx.t, heading, found)
-    titles = event_titles(
-        ctx.session, event_ids=[e.id for e in found.items if e.id], locale=ctx.t.locale
-    )
     if note := originals_note(ctx, (e.locale for e in found.items if e.id not in titles)):
         text = f"{text}\n{note}"
     return text
