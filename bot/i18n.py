@@ -14,13 +14,11 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError, dates, lists, numbers
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from bot.config import PROJECT_ROOT, RTL_LOCALES, SUPPORTED_LOCALES
 
@@ -74,6 +72,10 @@ def _load_catalog(locale: str) -> gettext.NullTranslations:
 
 
 def _compile_in_memory(po_path: Path) -> gettext.NullTranslations:
+    # Imported here: only a checkout without compiled catalogs needs Babel's catalog tools.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
     buffer = io.BytesIO()
@@ -91,15 +93,18 @@ class Translator:
         self.tz = tz
         self._catalog = catalog
         self._missing: set[str] = set()
+        # Babel reads a locale's CLDR data (about 1.5 MiB each) on first use: a translator
+        # that only translates, as for the command menu in every language, never loads it.
         self._babel = Locale.parse(locale)
+
+    @cached_property
+    def _day_pattern(self) -> str:
         # CLDR has a pattern for "weekday, day month" with a short weekday; widen the weekday,
         # as ICU does when it adapts a skeleton.
         skeletons = self._babel.datetime_skeletons
         day = str(skeletons.get("MMMMEd") or skeletons.get("MMMEd") or "EEEE, d MMMM")
         day = re.sub(r"(?<![EC])(E{1,3}|c{1,3})(?![Ec])", "EEEE", day)
-        self._day_pattern = re.sub(
-            r"(?<![ML])(M{3}|L{3})(?![ML])", lambda m: m.group(1) + m.group(1)[0], day
-        )
+        return re.sub(r"(?<![ML])(M{3}|L{3})(?![ML])", lambda m: m.group(1) + m.group(1)[0], day)
 
     # -- sentences ---------------------------------------------------------------------------
 
