@@ -48,8 +48,25 @@ def negotiate_locale(*candidates: str | None, default: str) -> str:
     return default
 
 
+# Each supported language's name in itself, as CLDR spells it (tests/test_i18n.py checks them
+# against Babel). Memory: the language picker names all seven for every newcomer, and asking
+# Babel would load every language's whole CLDR data (about 10 MiB) into a process whose city
+# may only ever speak two of them.
+NATIVE_NAMES = {
+    "de": "Deutsch",
+    "en": "English",
+    "uk": "Українська",
+    "ru": "Русский",
+    "ar": "العربية",
+    "fa": "فارسی",
+    "tr": "Türkçe",
+}
+
+
 def language_name(code: str) -> str:
     """Return a language's name in its own language and script, as CLDR spells it."""
+    if code in NATIVE_NAMES:
+        return NATIVE_NAMES[code]
     try:
         name = Locale.parse(code).get_display_name(code) or code
     except (UnknownLocaleError, ValueError):

@@ -10,7 +10,16 @@ from babel.messages.extract import extract_from_dir
 from bot.app import App
 from bot.catalogs import problems, read_catalog
 from bot.config import PROJECT_ROOT, SUPPORTED_LOCALES
-from bot.i18n import FSI, PDI, RLM, Translations, Translator, negotiate_locale
+from bot.i18n import (
+    FSI,
+    NATIVE_NAMES,
+    PDI,
+    RLM,
+    Translations,
+    Translator,
+    language_name,
+    negotiate_locale,
+)
 from tests.dialog import Dialog
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -201,3 +210,13 @@ def test_a_missing_translation_shows_english_and_is_logged_once(
     assert t._("Goodbye %(name)s", name="Ada") == "Goodbye Ada"
     assert t._("Goodbye %(name)s", name="Bo") == "Goodbye Bo"
     assert caplog.text.count("no de translation of 'Goodbye %(name)s'") == 1
+
+
+def test_every_language_is_named_in_itself_as_cldr_names_it() -> None:
+    from babel import Locale
+
+    assert set(NATIVE_NAMES) == set(SUPPORTED_LOCALES)
+    for code, name in NATIVE_NAMES.items():
+        cldr = Locale.parse(code).get_display_name(code) or ""
+        assert name == cldr[:1].upper() + cldr[1:], code
+        assert language_name(code) == name

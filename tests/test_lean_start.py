@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 from babel import localedata
 
+from bot.app import App
 from bot.config import SUPPORTED_LOCALES
 from bot.i18n import Translations
 from tests.conftest import START
+from tests.dialog import Dialog
 
 # Each of these belongs to a feature `engagebot run` with the console or Telegram alone never
 # uses: migrations (only when the schema is behind), calendar files, posters and QR codes,
@@ -83,3 +85,14 @@ def test_translating_does_not_load_cldr_data_until_something_is_formatted() -> N
         assert load.call_count == 0
         assert translations.get("uk").date(START)
         assert {call.args[0] for call in load.call_args_list} == {"uk", "root"}
+
+
+def test_the_language_picker_loads_no_other_languages_cldr_data(app: App) -> None:
+    localedata.clear_caches()
+    with mock.patch("babel.localedata.load", wraps=localedata.load) as load:
+        # A newcomer is shown every language, each named in itself, and chooses Turkish.
+        dialog = Dialog(app.conversation, user="picker", locale_hint="tr")
+        shown = dialog.say("/start")
+        assert "Українська" in str(shown) and "العربية" in str(shown)
+        dialog.onboard("tr")
+    assert {call.args[0] for call in load.call_args_list} <= {"tr", "root"}
