@@ -3,8 +3,9 @@
 No database transaction is open while a message is on the network: rows are claimed, rendered,
 sent, and their outcomes recorded, each step in its own short transaction on the database thread.
 Up to `window` messages are in flight at once (on the network, or sent and waiting for their
-outcome to be recorded); the outcomes of messages sent meanwhile are recorded together in one
-transaction. A crash therefore sends at most `window` messages again, and one person's messages
+outcome to be recorded; the runner sizes it to the messenger's pace, `runner.delivery_window`);
+the outcomes of messages sent meanwhile are recorded together in one transaction. A crash
+therefore sends at most `window` messages again, and one person's messages
 still go out one after another.
 
 The messages of an urgent announcement go on a budget of their own where the messenger has one

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Sequence
 
@@ -55,12 +56,22 @@ def urgent_rate(app: App, transport: Transport) -> float | None:
 # How many messages the delivery worker has in flight on a messenger at once. Telegram takes
 # many requests in parallel (and 1,000 a second for paid broadcasts), so one message at a time
 # would cap it at one round trip each; Signal and the console get theirs one after another.
+# The window covers the pace it serves for one round trip (rate x ROUND_TRIP_SECONDS), at
+# least TELEGRAM_WINDOW and at most MAX_WINDOW (also the bound without a pace): a crash sends
+# at most the window again.
 TELEGRAM_WINDOW = 16
+MAX_WINDOW = 64
+ROUND_TRIP_SECONDS = 0.25
 
 
-def delivery_window(transport: Transport) -> int:
-    """Return how many proactive messages may be on their way to a messenger at once."""
-    return TELEGRAM_WINDOW if transport.name == "telegram" else 1
+def delivery_window(transport: Transport, rate: float = 0.0) -> int:
+    """Return how many proactive messages may be on their way to a messenger at once, when
+    it gets up to `rate` of them a second."""
+    if transport.name != "telegram":
+        return 1
+    if math.isinf(rate) or math.isnan(rate):
+        return MAX_WINDOW
+    return max(TELEGRAM_WINDOW, min(MAX_WINDOW, math.ceil(rate * ROUND_TRIP_SECONDS)))
 
 
 # Console names that can stand in a lock file's name as they are.
@@ -148,7 +159,9 @@ async def serve(app: App, transports: Sequence[Transport]) -> None:
             rate=delivery_rate(app, transport),
             max_attempts=app.settings.delivery_max_attempts,
             recipient=recipient_of(transport),
-            window=delivery_window(transport),
+            window=delivery_window(
+                transport, max(delivery_rate(app, transport), urgent_rate(app, transport) or 0.0)
+            ),
             urgent_rate=urgent_rate(app, transport),
         )
         for transport in transports

@@ -7,7 +7,7 @@ import logging
 import re
 import unicodedata
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -45,7 +45,7 @@ from bot.logref import UserRefs
 from bot.messages import Button, Incoming, Reply, replies_to_json
 from db.engine import session_scope
 from db.inbox import finish, settle, was_handled
-from db.models import ConversationState, OutboxMessage, User
+from db.models import Broadcast, ConversationState, Organisation, OutboxMessage, User
 from db.outbox import drop_pending_for_user, mark_dropped, mark_sent_many
 from db.queries import touch_user, user_and_state
 from db.states import hold as hold_states
@@ -180,6 +180,10 @@ class Conversation:
                         )
                     ).all()
                 }
+                # What several rows share is read once and held here for the whole claim: the
+                # session keeps only weak references, so an announcement read by one row's
+                # rendering would otherwise be gone, and read again, by the next row's.
+                shared = _shared_by(session, rows.values())
                 rendered: list[Notice | Exception | None] = []
                 for message_id in message_ids:
                     row = rows.get(message_id)
@@ -189,6 +193,7 @@ class Conversation:
                     else:
                         state = states.get(user.id or 0)
                         rendered.append(self._render_row(session, row, user, state))
+                del shared
                 return rendered
         except Exception:
             rendered = []
@@ -605,3 +610,21 @@ class Conversation:
     def _fallback_locale(self, incoming: Incoming) -> str:
         known = self._recent_locales.get((incoming.transport, incoming.user_key))
         return negotiate_locale(known, incoming.locale_hint, default=self.settings.default_locale)
+
+
+def _shared_by(session: Session, rows: Iterable[OutboxMessage]) -> list[object]:
+    """Read the announcements that queued rows deliver, and their senders, in two queries."""
+    broadcast_ids = {
+        row.payload.get("broadcast_id") for row in rows if row.kind == "broadcast" and row.payload
+    }
+    broadcast_ids.discard(None)
+    if not broadcast_ids:
+        return []
+    broadcasts = session.exec(select(Broadcast).where(col(Broadcast.id).in_(broadcast_ids))).all()
+    organisation_ids = {found.organisation_id for found in broadcasts} - {None}
+    organisations = (
+        session.exec(select(Organisation).where(col(Organisation.id).in_(organisation_ids))).all()
+        if organisation_ids
+        else []
+    )
+    return [*broadcasts, *organisations]

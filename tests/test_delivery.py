@@ -409,3 +409,18 @@ async def test_urgent_notices_are_paced_apart_from_the_others(app: App, clock: F
     )
     assert plain.urgent_pacer is None
     assert await plain.deliver_due() == 1 and usual.waits == 1
+
+
+def test_the_telegram_window_covers_its_pace_for_a_round_trip_within_bounds() -> None:
+    from types import SimpleNamespace
+
+    from bot.runner import MAX_WINDOW, ROUND_TRIP_SECONDS, TELEGRAM_WINDOW, delivery_window
+
+    telegram = SimpleNamespace(name="telegram")
+    assert delivery_window(telegram) == TELEGRAM_WINDOW  # type: ignore[arg-type]
+    assert delivery_window(telegram, 30.0) == TELEGRAM_WINDOW  # type: ignore[arg-type]
+    assert delivery_window(telegram, 200.0) == round(200 * ROUND_TRIP_SECONDS)  # type: ignore[arg-type]
+    assert delivery_window(telegram, 1_000.0) == MAX_WINDOW  # type: ignore[arg-type]
+    assert delivery_window(telegram, float("inf")) == MAX_WINDOW  # type: ignore[arg-type]
+    # One message at a time where the messenger takes them so.
+    assert delivery_window(SimpleNamespace(name="signal"), 1_000.0) == 1  # type: ignore[arg-type]

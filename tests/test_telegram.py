@@ -24,7 +24,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError, load_settings
 from bot.messages import Attachment, Button, Incoming, Place, Reply
-from bot.transports.base import RecipientGone, RetryLater, TemporaryFailure
+from bot.transports.base import DeliveryError, RecipientGone, RetryLater, TemporaryFailure
 from bot.transports.telegram import TelegramTransport
 from bot.transports.telegram_render import MAX_MESSAGE_LENGTH, split_text
 from db.engine import session_scope
@@ -375,6 +375,34 @@ async def test_send_turns_a_429_into_retry_later_and_faults_into_temporary_failu
         await transport.send(str(ANNA), [Reply("Reminder")])
 
     assert fake.sent_texts(ANNA) == ["Reminder"]
+
+
+async def test_send_maps_every_bot_api_refusal_as_before(
+    fake: FakeBotApi, transport: TelegramTransport
+) -> None:
+    """Text messages go out without python-telegram-bot's send_message; its errors stay."""
+    fake.add_chat(ANNA)
+    async with running(transport, fake):
+        fake.fail(error_code=400, chat_id=ANNA, description="Bad Request: message text is empty")
+        with pytest.raises(DeliveryError):
+            await transport.send(str(ANNA), [Reply("Reminder")])
+        fake.fail(error_code=400, chat_id=ANNA, description="Bad Request: PEER_ID_INVALID")
+        with pytest.raises(RecipientGone):
+            await transport.send(str(ANNA), [Reply("Reminder")])
+        fake.fail(error_code=500, chat_id=ANNA)
+        with pytest.raises(TemporaryFailure):
+            await transport.send(str(ANNA), [Reply("Reminder")])
+        fake.fail(error_code=429, retry_after=3, chat_id=ANNA)
+        with pytest.raises(RetryLater) as limited:
+            await transport.send(str(ANNA), [Reply("Reminder")])
+        assert limited.value.retry_after == 3
+        await transport.send(str(ANNA), [Reply("Zum Café 🤝", buttons=((Button("OK", "menu"),),))])
+
+    (sent,) = fake.calls_to("sendMessage", chat_id=ANNA, ok=True)
+    assert sent.params["text"] == "Zum Café 🤝"
+    assert sent.params["link_preview_options"] == {"is_disabled": True}
+    assert buttons(fake.sent(ANNA)[0]) == [{"text": "OK", "callback_data": "menu"}]
+    assert "allow_paid_broadcast" not in sent.params
 
 
 async def test_send_fails_temporarily_while_the_transport_is_not_running(

@@ -66,8 +66,9 @@ log = logging.getLogger(__name__)
 
 # setMyCommands: a command's description, at most this many characters.
 MAX_COMMAND_DESCRIPTION = 256
-# Connections to the Bot API for everything but getUpdates (which has one of its own).
-HTTP_CONNECTIONS = 16
+# Connections to the Bot API for everything but getUpdates (which has one of its own): as
+# many as the delivery worker's largest window (bot/runner.py, MAX_WINDOW).
+HTTP_CONNECTIONS = 64
 
 # Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
@@ -208,7 +209,7 @@ class TelegramTransport:
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
             # aiohttp rather than PTB's httpx: the same requests for much less of the process's
-            # time (benchmarks/RESULTS.md, "Profile"). 16 connections carry the delivery window
+            # time (benchmarks/RESULTS.md, "Profile"). 64 connections carry the delivery window
             # and the answers; getUpdates has one of its own.
             .request(AiohttpRequest(connections=HTTP_CONNECTIONS))
             .get_updates_request(self._updates_request)

@@ -7,6 +7,9 @@ matrix-nio) does the same requests for a fraction of that. python-telegram-bot a
 design: any `telegram.request.BaseRequest` may be passed to its ApplicationBuilder, and only
 `do_request` (one HTTP request, returning the status and the body) is ours to write; parsing
 the answer, errors and retries stay python-telegram-bot's.
+
+`PreparedRequest` carries a call whose form body was encoded once by its caller (the text
+messages of `telegram_render.send_text`): `do_request` posts those bytes as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class PreparedRequest(RequestData):
+    """A Bot API call without files whose parameters are already JSON-encoded strings (as
+    `RequestData.json_parameters` gives them), form-encoded once here."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__()
+        self.fields = fields
+        self.body = urlencode(fields).encode()
+
+    @property
+    def json_parameters(self) -> dict[str, str]:
+        return self.fields
 
 
 class AiohttpRequest(BaseRequest):
@@ -86,7 +103,9 @@ class AiohttpRequest(BaseRequest):
         )
         data: aiohttp.FormData | bytes | None = None
         headers: dict[str, str] | None = None
-        if request_data is not None:
+        if isinstance(request_data, PreparedRequest):
+            data, headers = request_data.body, _FORM
+        elif request_data is not None:
             if files:
                 form = aiohttp.FormData()
                 for name, value in request_data.json_parameters.items():

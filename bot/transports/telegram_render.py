@@ -1,8 +1,17 @@
 """How replies look on Telegram: plain text with inline keyboards, venues and files, in the
-sizes the Bot API accepts, and edits of a pressed message in place."""
+sizes the Bot API accepts, and edits of a pressed message in place.
+
+Text messages (most of what the bot sends: every outbox notice, most replies) skip
+python-telegram-bot's per-call object building: `send_text` encodes the sendMessage
+parameters once and posts them through the bot's own request object (`BaseRequest.post`, so
+PTB's reading of the answer and its errors stay as they are), through the bot's rate limiter
+when it has one, and does not turn the answer into a `Message` nobody reads. Edits, venues and
+files go through PTB's methods.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -13,6 +22,7 @@ from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
 from bot.messages import Reply
+from bot.transports.telegram_http import PreparedRequest
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +32,7 @@ MAX_CAPTION_LENGTH = 1024
 # Plain text everywhere: no parse mode, so nothing a user or a coordinator wrote (an "<", a "*",
 # an "_" in a name) needs escaping or can break a message; and no link previews.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_NO_PREVIEW_JSON = json.dumps(NO_PREVIEW.to_dict())
 
 _NOT_MODIFIED = "message is not modified"
 # Images Telegram shows as photos; other images (SVG, TIFF, ...) go as documents, which it accepts.
@@ -47,28 +58,36 @@ def steps(
     steps: list[Callable[[], Awaitable[object]]] = []
     for index, reply in enumerate(replies):
         parts = split_text(reply.text)
-        markup = keyboard(reply)
         # python-telegram-bot's AIORateLimiter then counts it against its paid budget, not
         # the overall 30 a second (telegram.ext.AIORateLimiter, since 21.11).
         extra = {"allow_paid_broadcast": True} if paid and reply.urgent else {}
         if index == 0 and reply.replace and edit_message_id is not None and len(parts) == 1:
             steps.append(
-                partial(edit_or_send, bot, chat_id, edit_message_id, parts[0], markup, retries)
+                partial(
+                    edit_or_send,
+                    bot,
+                    chat_id,
+                    edit_message_id,
+                    parts[0],
+                    keyboard(reply),
+                    retries,
+                )
             )
         else:
             if not parts:
                 log.warning("telegram: a reply without text was not sent")
+            buttons = keyboard_json(reply)
             for number, part in enumerate(parts, 1):
                 steps.append(
                     partial(
-                        bot.send_message,
+                        send_text,
+                        bot,
                         chat_id,
                         part,
                         # Buttons under the last part, where the reader ends up.
-                        reply_markup=markup if number == len(parts) else None,
-                        link_preview_options=NO_PREVIEW,
-                        rate_limit_args=retries,
-                        **extra,
+                        buttons if number == len(parts) else None,
+                        retries,
+                        paid=bool(extra),
                     )
                 )
         place = reply.place
@@ -104,14 +123,7 @@ def steps(
             )
             if not fits:
                 steps.extend(
-                    partial(
-                        bot.send_message,
-                        chat_id,
-                        part,
-                        link_preview_options=NO_PREVIEW,
-                        rate_limit_args=retries,
-                        **extra,
-                    )
+                    partial(send_text, bot, chat_id, part, None, retries, paid=bool(extra))
                     for part in split_text(caption)
                 )
     return steps
@@ -161,6 +173,58 @@ async def edit_in_place(
         log.info("telegram: could not edit a message (%s); sending a new one", exc.message)
         return False
     return True
+
+
+async def send_text(
+    bot: ExtBot,
+    chat_id: int,
+    text: str,
+    buttons: str | None,
+    retries: int | None,
+    *,
+    paid: bool = False,
+) -> None:
+    """Send one plain text message (sendMessage) without a link preview, as `bot.send_message`
+    would, but encoded once and without reading the answer into a `Message`.
+
+    `buttons` is the reply_markup, JSON-encoded (`keyboard_json`). Errors are PTB's own
+    (`telegram.error`), raised by `BaseRequest.post` from the Bot API's answer.
+    """
+    fields = {"chat_id": str(chat_id), "text": text, "link_preview_options": _NO_PREVIEW_JSON}
+    if buttons is not None:
+        fields["reply_markup"] = buttons
+    if paid:
+        fields["allow_paid_broadcast"] = "true"
+    request = bot.request
+    url = f"{bot.base_url}/sendMessage"
+    data = PreparedRequest(fields)
+    limiter = bot.rate_limiter
+    if limiter is None:
+        if retries is not None:
+            raise ValueError("`retries` needs a rate limiter")
+        await request.post(url, request_data=data)
+        return
+    # The limiter sees what it decides on: the chat, and whether the message is paid for.
+    await limiter.process_request(
+        callback=request.post,
+        args=(url,),
+        kwargs={"request_data": data},
+        endpoint="sendMessage",
+        data={"chat_id": chat_id, "allow_paid_broadcast": paid},
+        rate_limit_args=retries,
+    )
+
+
+def keyboard_json(reply: Reply) -> str | None:
+    """Return a reply's buttons as the JSON of an InlineKeyboardMarkup (Bot API,
+    "InlineKeyboardMarkup": inline_keyboard, rows of InlineKeyboardButton with text and
+    callback_data), the callback data being the action ids; None without buttons."""
+    rows = [
+        [{"text": button.label, "callback_data": button.action} for button in row]
+        for row in reply.buttons
+        if row
+    ]
+    return json.dumps({"inline_keyboard": rows}) if rows else None
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:

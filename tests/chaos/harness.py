@@ -91,7 +91,7 @@ def delivery_window(rate: float) -> tuple[int, str]:
 
     extra = {}
     if hasattr(runner, "delivery_window"):  # the window `engagebot run` gives Telegram's worker
-        extra["window"] = runner.delivery_window(SimpleNamespace(name="telegram"))  # type: ignore[arg-type]
+        extra["window"] = runner.delivery_window(SimpleNamespace(name="telegram"), rate)  # type: ignore[arg-type]
     try:
         worker = DeliveryWorker(
             conversation=None,  # type: ignore[arg-type]
