@@ -162,23 +162,6 @@ def _chosen(given: ODVInput[float], default: float | None) -> float | None:
     return default if isinstance(given, DefaultValue) else given
 
 
-class JsonParameters(RequestData):
-    """The parameters of a Bot API method called by its name rather than through a Bot method:
-    strings as they are and every other value as JSON, as python-telegram-bot sends its own."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        super().__init__()
-        self._values = {
-            name: value if isinstance(value, str) else json.dumps(value)
-            for name, value in values.items()
-            if value is not None
-        }
-
-    @property
-    def json_parameters(self) -> dict[str, str]:
-        return dict(self._values)
-
-
 async def fetch_updates(
     request: BaseRequest,
     base_url: str,
@@ -194,12 +177,11 @@ async def fetch_updates(
     The JSON is what the inbox keeps: parsed into `Update`s and serialised back, it cost 5% of
     the process's time in a burst (benchmarks/RESULTS.md, "Profile").
     """
-    parameters = JsonParameters(
-        {"offset": offset, "timeout": timeout, "allowed_updates": allowed_updates}
-    )
+    values = {"offset": offset, "timeout": timeout, "allowed_updates": allowed_updates}
+    fields = {name: json.dumps(value) for name, value in values.items() if value is not None}
     result = await request.post(
         f"{base_url}/getUpdates",
-        request_data=parameters,
+        request_data=PreparedRequest(fields),
         read_timeout=timeout + (request.read_timeout or 0),
     )
     return result if isinstance(result, list) else []
