@@ -54,7 +54,7 @@ from bot.transports.base import (
 from bot.transports.chats import ChatQueues
 from bot.transports.telegram_http import AiohttpRequest, fetch_updates
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
-from bot.transports.telegram_render import file_url_for
+from bot.transports.telegram_render import answer_press, file_url_for
 from bot.transports.telegram_render import steps as render_steps
 from handlers.commands import COMMANDS
 
@@ -608,7 +608,7 @@ class TelegramTransport:
             # it. Asking once more would only cost a request ("query is too old").
             return
         try:
-            await query.answer()
+            await answer_press(query.get_bot(), query.id)
         except TelegramError as exc:
             # Typically "query is too old": the user waited long; the reply still goes out.
             log.info("telegram: could not answer a button press: %s", exc)

@@ -5,8 +5,8 @@ Text messages (most of what the bot sends: every outbox notice, most replies) sk
 python-telegram-bot's per-call object building: `send_text` encodes the sendMessage
 parameters once and posts them through the bot's own request object (`BaseRequest.post`, so
 PTB's reading of the answer and its errors stay as they are), through the bot's rate limiter
-when it has one, and does not turn the answer into a `Message` nobody reads. Edits, venues and
-files go through PTB's methods.
+when it has one, and does not turn the answer into a `Message` nobody reads. Edits of a pressed
+message and the answers to presses go the same way; venues and files go through PTB's methods.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions
+from telegram import InputFile, LinkPreviewOptions
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
@@ -69,7 +69,7 @@ def steps(
                     chat_id,
                     edit_message_id,
                     parts[0],
-                    keyboard(reply),
+                    keyboard_json(reply),
                     retries,
                 )
             )
@@ -134,18 +134,12 @@ async def edit_or_send(
     chat_id: int,
     message_id: int,
     text: str,
-    markup: InlineKeyboardMarkup | None,
+    buttons: str | None,
     retries: int | None,
 ) -> None:
     """Edit the pressed message in place, or send the text anew where it cannot be edited."""
-    if not await edit_in_place(bot, chat_id, message_id, text, markup, retries):
-        await bot.send_message(
-            chat_id,
-            text,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-            rate_limit_args=retries,
-        )
+    if not await edit_in_place(bot, chat_id, message_id, text, buttons, retries):
+        await send_text(bot, chat_id, text, buttons, retries)
 
 
 async def edit_in_place(
@@ -153,19 +147,21 @@ async def edit_in_place(
     chat_id: int,
     message_id: int,
     text: str,
-    markup: InlineKeyboardMarkup | None,
+    buttons: str | None,
     retries: int | None,
 ) -> bool:
-    """Edit a message in place; return False if it must be sent anew instead."""
+    """Edit a message's text and buttons in place (editMessageText); return False if it must
+    be sent anew instead. `buttons` is the reply_markup, JSON-encoded (`keyboard_json`)."""
+    fields = {
+        "chat_id": str(chat_id),
+        "message_id": str(message_id),
+        "text": text,
+        "link_preview_options": _NO_PREVIEW_JSON,
+    }
+    if buttons is not None:
+        fields["reply_markup"] = buttons
     try:
-        await bot.edit_message_text(
-            text,
-            chat_id=chat_id,
-            message_id=message_id,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-            rate_limit_args=retries,
-        )
+        await _post(bot, "editMessageText", fields, {"chat_id": chat_id}, retries)
     except BadRequest as exc:
         if _NOT_MODIFIED in exc.message.lower():
             return True  # pressed twice: the message already shows this
@@ -195,8 +191,30 @@ async def send_text(
         fields["reply_markup"] = buttons
     if paid:
         fields["allow_paid_broadcast"] = "true"
+    # The limiter sees what it decides on: the chat, and whether the message is paid for.
+    await _post(
+        bot, "sendMessage", fields, {"chat_id": chat_id, "allow_paid_broadcast": paid}, retries
+    )
+
+
+async def answer_press(bot: ExtBot, callback_query_id: str) -> None:
+    """Stop a pressed button's clock (answerCallbackQuery with no notification), as
+    `CallbackQuery.answer()` would, without its per-call objects."""
+    fields = {"callback_query_id": callback_query_id}
+    await _post(bot, "answerCallbackQuery", fields, fields, None)
+
+
+async def _post(
+    bot: ExtBot,
+    method: str,
+    fields: dict[str, str],
+    limits: dict[str, object],
+    retries: int | None,
+) -> None:
+    """Post a Bot API call through the bot's request object, and through its rate limiter
+    when it has one; `limits` is what the limiter decides on, as PTB's methods pass it."""
     request = bot.request
-    url = f"{bot.base_url}/sendMessage"
+    url = f"{bot.base_url}/{method}"
     data = PreparedRequest(fields)
     limiter = bot.rate_limiter
     if limiter is None:
@@ -204,13 +222,12 @@ async def send_text(
             raise ValueError("`retries` needs a rate limiter")
         await request.post(url, request_data=data)
         return
-    # The limiter sees what it decides on: the chat, and whether the message is paid for.
     await limiter.process_request(
         callback=request.post,
         args=(url,),
         kwargs={"request_data": data},
-        endpoint="sendMessage",
-        data={"chat_id": chat_id, "allow_paid_broadcast": paid},
+        endpoint=method,
+        data=limits,
         rate_limit_args=retries,
     )
 
@@ -225,16 +242,6 @@ def keyboard_json(reply: Reply) -> str | None:
         if row
     ]
     return json.dumps({"inline_keyboard": rows}) if rows else None
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """Return a reply's buttons as an inline keyboard whose callback data are the action ids."""
-    rows = [
-        [InlineKeyboardButton(button.label, callback_data=button.action) for button in row]
-        for row in reply.buttons
-        if row
-    ]
-    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def _utf16_len(text: str) -> int:
