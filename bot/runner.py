@@ -149,23 +149,23 @@ class Scheduling:
             self._scheduler = None
 
 
+def _delivery_worker(app: App, transport: Transport) -> DeliveryWorker:
+    rate, urgent = delivery_rate(app, transport), urgent_rate(app, transport)
+    return DeliveryWorker(
+        conversation=app.conversation,
+        transport=transport,
+        clock=app.clock,
+        rate=rate,
+        max_attempts=app.settings.delivery_max_attempts,
+        recipient=recipient_of(transport),
+        window=delivery_window(transport, max(rate, urgent or 0.0)),
+        urgent_rate=urgent,
+    )
+
+
 async def serve(app: App, transports: Sequence[Transport]) -> None:
     """Serve until a transport stops (the console at end of input) or the task is cancelled."""
-    workers = [
-        DeliveryWorker(
-            conversation=app.conversation,
-            transport=transport,
-            clock=app.clock,
-            rate=delivery_rate(app, transport),
-            max_attempts=app.settings.delivery_max_attempts,
-            recipient=recipient_of(transport),
-            window=delivery_window(
-                transport, max(delivery_rate(app, transport), urgent_rate(app, transport) or 0.0)
-            ),
-            urgent_rate=urgent_rate(app, transport),
-        )
-        for transport in transports
-    ]
+    workers = [_delivery_worker(app, transport) for transport in transports]
     jobs = Jobs(
         conversation=app.conversation, settings=app.settings, clock=app.clock, workers=workers
     )
