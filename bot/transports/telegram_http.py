@@ -8,8 +8,9 @@ design: any `telegram.request.BaseRequest` may be passed to its ApplicationBuild
 `do_request` (one HTTP request, returning the status and the body) is ours to write; parsing
 the answer, errors and retries stay python-telegram-bot's.
 
-`PreparedRequest` carries a call whose form body was encoded once by its caller (the text
-messages of `telegram_render.send_text`): `do_request` posts those bytes as they are.
+`PreparedRequest` carries a call whose form body was encoded once by its caller (text messages,
+edits and answers to presses in `telegram_render`, and `fetch_updates`): `do_request` posts
+those bytes as they are.
 """
 
 from __future__ import annotations
