@@ -39,9 +39,9 @@ TEXT = "Unwetterwarnung für Kaiserslautern: bitte bleibt heute Abend zu Hause."
 TRANSLATION = "Severe weather warning for Kaiserslautern: please stay at home tonight."
 
 
-async def test_an_urgent_announcement_goes_out_as_paid_broadcasts_without_429(
-    telegram, bots, seed, figures
-) -> None:
+async def _urgent_announcement_queued(telegram, bots):  # type: ignore[no-untyped-def]
+    """Telegram's limits at the fake, PEOPLE people, and an urgent announcement queued for all
+    with `engagebot broadcast --urgent`; return the bot (not started) and their chats."""
     telegram.enforce_limits(overall_rate=30, overall_burst=30, chat_rate=1.0, chat_burst=4)
     bot = bots(telegram=telegram, settings={"telegram_paid_broadcasts": "true"})
     await bot.prepare()
@@ -56,6 +56,13 @@ async def test_an_urgent_announcement_goes_out_as_paid_broadcasts_without_429(
         "--urgent",
     )  # fmt: skip
     assert "urgent: at most" in printed, printed
+    return bot, chats
+
+
+async def test_an_urgent_announcement_goes_out_as_paid_broadcasts_without_429(
+    telegram, bots, seed, figures
+) -> None:
+    bot, chats = await _urgent_announcement_queued(telegram, bots)
     tally = telegram.watch(MARKER_BOTH)
     began = time.monotonic()
     await bot.start()
@@ -104,19 +111,7 @@ async def test_an_urgent_announcement_goes_out_as_paid_broadcasts_without_429(
 async def test_kill_9_while_an_urgent_announcement_goes_out_repeats_at_most_the_window(
     telegram, bots, rng, seed, figures
 ) -> None:
-    telegram.enforce_limits(overall_rate=30, overall_burst=30, chat_rate=1.0, chat_burst=4)
-    bot = bots(telegram=telegram, settings={"telegram_paid_broadcasts": "true"})
-    await bot.prepare()
-    chats = [FIRST_CHAT + n for n in range(PEOPLE)]
-    for chat in chats:
-        telegram.add_chat(chat)
-    await bot.db(
-        lambda s: add_people(s, transport="telegram", keys=[str(c) for c in chats], locale="en")
-    )
-    await bot.cli(
-        "broadcast", "--audience", "all", "--text", TEXT, "--translation", f"en={TRANSLATION}",
-        "--urgent",
-    )  # fmt: skip
+    bot, chats = await _urgent_announcement_queued(telegram, bots)
     tally = telegram.watch(MARKER_BOTH)
     await bot.start()
     targets = sorted(rng.randint(PEOPLE // 20, PEOPLE * 9 // 10) for _ in range(KILLS))
