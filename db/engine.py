@@ -164,6 +164,20 @@ def make_engine(
     return engine
 
 
+# SQLSTATE class 57 "operator intervention", 57014: the statement ran past statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+def affects_everyone(error: OperationalError) -> bool:
+    """Return whether a database error would fail any transaction now, not just the one it hit.
+
+    A lock held elsewhere, a database that is away or read-only: every transaction would wait
+    and fail the same way. A statement cancelled for running too long (PostgreSQL's
+    statement_timeout) is that statement's own: others may well succeed.
+    """
+    return getattr(error.orig, "sqlstate", None) != _QUERY_CANCELED
+
+
 def scrub_error_detail(error: BaseException) -> bool:
     """Drop a PostgreSQL error's DETAIL, which carries row values; return whether it had one."""
     diag = getattr(error, "diag", None)

@@ -7,8 +7,9 @@ import logging
 import re
 import unicodedata
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -43,7 +44,7 @@ from bot.config import SUPPORTED_LOCALES, Settings
 from bot.i18n import Translations, Translator, negotiate_locale
 from bot.logref import UserRefs
 from bot.messages import Button, Incoming, Reply, replies_to_json
-from db.engine import session_scope
+from db.engine import affects_everyone, session_scope
 from db.inbox import finish, settle, was_handled
 from db.models import Broadcast, ConversationState, Organisation, OutboxMessage, User
 from db.outbox import drop_pending_for_user, mark_dropped, mark_sent_many
@@ -51,6 +52,7 @@ from db.queries import touch_user, user_and_state
 from db.states import hold as hold_states
 from db.states import store as store_state
 from handlers.actions import BadAction, parse_action
+from handlers.batching import Batches
 from handlers.commands import command_words, normalise_word
 from handlers.context import Context
 from handlers.flood import FloodGate
@@ -77,6 +79,9 @@ class Notice:
 
 
 MAX_TEXT_CHARS = 4000
+# At most this many updates are answered in one transaction (group commit): enough to take
+# the commit off most updates in a rush, few enough that none waits long for the others.
+MAX_BATCH = 32
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Direction marks and isolates: invisible, and the bot itself puts them around commands and
 # names in Arabic and Farsi text, so a copied "/join CODE" comes back wrapped in them. The
@@ -113,6 +118,7 @@ class Conversation:
         # Database work runs on one thread: SQLite writes one at a time anyway, the event loop
         # never waits on a busy database, and updates are answered in the order they came.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation")
+        self._batches = Batches(self._executor, self.handle_many, limit=MAX_BATCH)
         # The last known language of recent users, to say "try again later" in it when the
         # database cannot be read.
         self._recent_locales: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -126,9 +132,9 @@ class Conversation:
         self._groups_told: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle_async(self, incoming: Incoming) -> list[Reply]:
-        """Answer `incoming` without blocking the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.handle, incoming)
+        """Answer `incoming` without blocking the event loop, in one transaction with the
+        others that wait for the database thread at the same time (`handle_many`)."""
+        return await self._batches.run(incoming)
 
     async def run_db(self, function: Callable[..., T], /, *args: Any) -> T:
         """Run database work on the conversation's database thread, off the event loop."""
@@ -338,22 +344,27 @@ class Conversation:
 
     def forget_answered(self) -> None:
         """Forget the answered updates noted so far, in a transaction of their own."""
-        with session_scope(self.engine) as session:
-            self._forget_answered(session)
+        with self._transaction():
+            pass
 
-    def _forget_answered(self, session: Session) -> None:
-        # Riding along with whatever transaction comes next costs no commit of its own, and
-        # the next transaction comes within milliseconds while people are writing: the shorter
-        # this gap, the less a restart after a kill -9 sends again.
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A transaction that also forgets the answered updates noted so far.
+
+        Riding along with whatever transaction comes next costs no commit of its own, and the
+        next transaction comes within milliseconds while people are writing: the shorter this
+        gap, the less a restart after a kill -9 sends again. If the transaction fails, they
+        are noted again for the next one.
+        """
         taken: dict[str, list[int]] = {}
         while self._answered:
             transport, update_id = self._answered.popleft()
             taken.setdefault(transport, []).append(update_id)
-        if not taken:
-            return
         try:
-            for transport, ids in taken.items():
-                finish(session, transport=transport, update_ids=ids)
+            with session_scope(self.engine) as session:
+                for transport, ids in taken.items():
+                    finish(session, transport=transport, update_ids=ids)
+                yield session
         except BaseException:
             self._answered.extend((t, i) for t, ids in taken.items() for i in ids)
             raise
@@ -363,69 +374,67 @@ class Conversation:
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message or button press."""
+        return self.handle_many([incoming])[0]
+
+    def handle_many(self, incomings: list[Incoming]) -> list[list[Reply]]:
+        """Answer several messages or presses, of different people, in one transaction.
+
+        One commit for all of them (group commit, see handlers/batching.py); each answer is
+        given back only once what it changed is stored. If one of them fails, the transaction
+        is rolled back and each is answered again in a transaction of its own, so only the one
+        that failed gets the apology. If the database cannot be written (locked elsewhere,
+        away), none could be answered alone either, and each gets "please try again later" at
+        once instead of after a wait of its own.
+        """
+        answers: list[list[Reply] | None] = [self._admit(incoming) for incoming in incomings]
+        admitted = [
+            incoming for incoming, answer in zip(incomings, answers, strict=True) if answer is None
+        ]
+        together: list[list[Reply]] = []
+        if len(admitted) == 1:
+            together = [self._answer_alone(admitted[0])]
+        elif admitted:
+            try:
+                with self._transaction() as session:
+                    together = [self._answer(session, incoming) for incoming in admitted]
+            except OperationalError as exc:
+                if not affects_everyone(exc):
+                    log.info("a statement failed among %d; answering each alone", len(admitted))
+                    together = [self._answer_alone(incoming) for incoming in admitted]
+                else:
+                    # Alone, each would wait as long and fail the same way.
+                    log.exception("database unavailable while answering %d updates", len(admitted))
+                    together = [self._unavailable(incoming) for incoming in admitted]
+            except Exception:
+                log.info("an answer failed among %d; answering each alone", len(admitted))
+                together = [self._answer_alone(incoming) for incoming in admitted]
+        results = iter(together)
+        return [answer if answer is not None else next(results) for answer in answers]
+
+    def _admit(self, incoming: Incoming) -> list[Reply] | None:
+        """Return the answer to an update that is not answered from the database, else None."""
         if incoming.chat_kind != "private":
             return self._not_private(incoming)
         verdict = self._flood.admit((incoming.transport, incoming.user_key))
-        if verdict != "ok":
-            if verdict == "drop":
-                return []
-            t = self.translations.get(self._fallback_locale(incoming))
-            text = t._("You are writing very fast. Please wait a few seconds, then try again.")
-            return [self._finish(Reply(text), t)]
+        if verdict == "ok":
+            return None
+        if verdict == "drop":
+            return []
+        t = self.translations.get(self._fallback_locale(incoming))
+        text = t._("You are writing very fast. Please wait a few seconds, then try again.")
+        return [self._finish(Reply(text), t)]
+
+    def _answer_alone(self, incoming: Incoming) -> list[Reply]:
+        """Answer one update in a transaction of its own; a failure becomes an apology."""
         try:
-            with session_scope(self.engine) as session:
-                self._forget_answered(session)
-                if incoming.update_id is not None and was_handled(
-                    session, transport=incoming.transport, update_id=incoming.update_id
-                ):
-                    return []  # handled before a restart; the transport sends its kept answer
-                now = self.clock.now()
-                found, state = user_and_state(
-                    session, transport=incoming.transport, external_id=incoming.user_key
-                )
-                user, _created = touch_user(
-                    session,
-                    found,
-                    transport=incoming.transport,
-                    external_id=incoming.user_key,
-                    now=now,
-                    hint=incoming.locale_hint,
-                )
-                state, held = hold_states(session, state, user_id=user.id or 0)
-                chosen = state.data.get("flow", {}).get("locale") if state.flow else None
-                locale = negotiate_locale(
-                    user.locale,
-                    chosen,
-                    user.language_hint,
-                    incoming.locale_hint,
-                    default=self.settings.default_locale,
-                )
-                ctx = self._context(session, user, state, locale, now, incoming)
-                replies = self._route(ctx)
-                if not ctx.user_deleted:
-                    forget_search(ctx)
-                    self._remember_menu(ctx, replies)
-                    # One write at most, and none when the update changed nothing of the state.
-                    store_state(session, state, held, now=now)
-                self._remember_locale(incoming, ctx.t.locale)
-                answer = [self._finish(reply, ctx.t) for reply in replies]
-                if incoming.update_id is not None:
-                    # In the same transaction as what handling changed: both or neither.
-                    settle(
-                        session,
-                        transport=incoming.transport,
-                        update_id=incoming.update_id,
-                        replies=replies_to_json(answer, edits=incoming.pressed_message),
-                    )
-                return answer
+            with self._transaction() as session:
+                return self._answer(session, incoming)
         except OperationalError:
             log.exception(
                 "database unavailable while answering %s",
                 self.user_ref(incoming.transport, incoming.user_key),
             )
-            t = self.translations.get(self._fallback_locale(incoming))
-            text = t._("Sorry, I cannot answer right now. Please try again in a few minutes.")
-            return [self._finish(Reply(text), t)]
+            return self._unavailable(incoming)
         except Exception:
             # A bug of ours: log it with context, never show a traceback, keep serving.
             log.exception(
@@ -434,6 +443,57 @@ class Conversation:
             t = self.translations.get(self._fallback_locale(incoming))
             text = t._("Sorry, something went wrong on my side. Please try again, or send /menu.")
             return [self._finish(Reply(text), t)]
+
+    def _unavailable(self, incoming: Incoming) -> list[Reply]:
+        t = self.translations.get(self._fallback_locale(incoming))
+        text = t._("Sorry, I cannot answer right now. Please try again in a few minutes.")
+        return [self._finish(Reply(text), t)]
+
+    def _answer(self, session: Session, incoming: Incoming) -> list[Reply]:
+        """Answer one update inside the transaction `session` is in."""
+        if incoming.update_id is not None and was_handled(
+            session, transport=incoming.transport, update_id=incoming.update_id
+        ):
+            return []  # handled before a restart; the transport sends its kept answer
+        now = self.clock.now()
+        found, state = user_and_state(
+            session, transport=incoming.transport, external_id=incoming.user_key
+        )
+        user, _created = touch_user(
+            session,
+            found,
+            transport=incoming.transport,
+            external_id=incoming.user_key,
+            now=now,
+            hint=incoming.locale_hint,
+        )
+        state, held = hold_states(session, state, user_id=user.id or 0)
+        chosen = state.data.get("flow", {}).get("locale") if state.flow else None
+        locale = negotiate_locale(
+            user.locale,
+            chosen,
+            user.language_hint,
+            incoming.locale_hint,
+            default=self.settings.default_locale,
+        )
+        ctx = self._context(session, user, state, locale, now, incoming)
+        replies = self._route(ctx)
+        if not ctx.user_deleted:
+            forget_search(ctx)
+            self._remember_menu(ctx, replies)
+            # One write at most, and none when the update changed nothing of the state.
+            store_state(session, state, held, now=now)
+        self._remember_locale(incoming, ctx.t.locale)
+        answer = [self._finish(reply, ctx.t) for reply in replies]
+        if incoming.update_id is not None:
+            # In the same transaction as what handling changed: both or neither.
+            settle(
+                session,
+                transport=incoming.transport,
+                update_id=incoming.update_id,
+                replies=replies_to_json(answer, edits=incoming.pressed_message),
+            )
+        return answer
 
     def _not_private(self, incoming: Incoming) -> list[Reply]:
         """Say once per group that the bot only talks one to one; otherwise stay silent."""
