@@ -237,18 +237,19 @@ def _verdict(results: dict[str, Any]) -> list[str]:
         lines += [
             "- Where the rest goes (the profile below, shares of all samples): the database "
             f"thread ({_share(f, '_WorkItem.run')}: the conversation core, the ORM and SQLite) "
-            "and the event loop (python-telegram-bot's objects, aiohttp, the socket writes) "
-            "take turns on one interpreter lock, so both count. Already done: the person's "
-            "state is written once per update, the update's JSON is kept as fetched, and text "
-            "messages, edits and answers to presses are posted once-encoded without a Message "
-            "parsed from the answer. What is left for 0.9 would take, in the order of its "
-            "share: reading items in the handlers as plain rows instead of ORM objects "
-            "(building an Event or an Offer with its dates is most of what a list or a detail "
-            "costs now), handing updates to the handlers without python-telegram-bot's "
-            "dispatch (it builds an Update and a context per update), and one transaction for "
-            "several concurrent updates (group commit; on SQLite, with synchronous=NORMAL, a "
-            "commit is a small share of the samples). The echo bot, for comparison, keeps "
-            "nothing and reads no database.",
+            "and the event loop (aiohttp and the socket writes) take turns on one interpreter "
+            "lock, so both count. Already done: the person's state is written once per update; "
+            "the update's JSON is kept as fetched and read without python-telegram-bot's "
+            "objects or dispatch; text messages, edits and answers to presses are posted "
+            "once-encoded without a Message parsed from the answer; and updates that wait for "
+            "the database thread together are answered in one transaction (group commit). "
+            "What is left for 0.9 would take, in the order of its share: reading items in the "
+            "handlers as plain rows instead of ORM objects (the handlers are most of the "
+            "database thread's samples, and building an Event or an Offer with its dates is "
+            "most of what a list or a detail costs), SQLite's own execution of the statements, "
+            "and a lighter HTTP client path for the Bot API calls (a press costs two: the "
+            "answer to it and the edit). The echo bot, for comparison, keeps nothing and reads "
+            "no database.",
         ]
     missing = [part for part in ("startup", "scheduler", "jobs") if part not in results]
     if missing:
