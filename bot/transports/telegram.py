@@ -15,13 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import OperationalError
-from telegram import (
-    BotCommand,
-    CallbackQuery,
-    Update,
-    User,
-)
-from telegram.constants import ChatType
+from telegram import BotCommand
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -30,14 +24,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    ContextTypes,
-    ExtBot,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import Application, ExtBot
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError
 from bot.i18n import N_
@@ -56,6 +43,7 @@ from bot.transports.telegram_http import AiohttpRequest, fetch_updates
 from bot.transports.telegram_limits import ChatPacer, PacedRateLimiter, retry_after
 from bot.transports.telegram_render import answer_press, file_url_for
 from bot.transports.telegram_render import steps as render_steps
+from bot.transports.telegram_updates import PRIVATE, Kind, TelegramUpdate, read_update
 from handlers.commands import COMMANDS
 
 if TYPE_CHECKING:
@@ -71,21 +59,13 @@ MAX_COMMAND_DESCRIPTION = 256
 HTTP_CONNECTIONS = 64
 
 # Only what the bot answers; Telegram then does not even send edits, channel posts and the rest.
-ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
+# (Bot API, "Update": the names of its optional fields.)
+ALLOWED_UPDATES = ("message", "callback_query")
 
 # BadRequest descriptions that mean the person cannot be reached any more.
 _GONE = ("chat not found", "user not found", "user is deactivated", "peer_id_invalid")
 # The core's apology for its own failures, reused for when the core itself fails.
 _APOLOGY = N_("Sorry, something went wrong on my side. Please try again, or send /menu.")
-
-_PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
-_GROUP = (
-    filters.UpdateType.MESSAGE
-    & filters.ChatType.GROUPS
-    & filters.USER
-    # Someone speaking for a chat (an anonymous admin, a linked channel) is nobody to answer.
-    & ~filters.SenderChat.ALL
-)
 
 
 class TelegramTransport:
@@ -123,7 +103,7 @@ class TelegramTransport:
         # `get_updates`, so the inbox keeps the JSON as Telegram sent it (`fetch_updates`).
         self._updates_request = AiohttpRequest(connections=1)
         # Updates taken and not yet finished, by chat; fetching pauses at `max_backlog`.
-        self._chats: ChatQueues[Update | Left] = ChatQueues(self._handle, bound=max_backlog)
+        self._chats: ChatQueues[TelegramUpdate | Left] = ChatQueues(self._handle, bound=max_backlog)
         self.inbox = Inbox(conversation, self.name)
         # On a clean stop, how long answering what was taken may take (systemd waits 90 s).
         self.stop_drain_seconds = stop_drain_seconds
@@ -162,9 +142,9 @@ class TelegramTransport:
             self._application = application
             self._finisher = asyncio.create_task(self._finish_answered())
             await self._publish_commands(application.bot)
-            await self._take_up_unfinished(application)
+            await self._take_up_unfinished()
             if self.inbox.shared:
-                self._sweeper = asyncio.create_task(self._take_over_left(application))
+                self._sweeper = asyncio.create_task(self._take_over_left())
             receiving = asyncio.create_task(
                 self._receive_by_webhook(application)
                 if self.webhook_mode
@@ -203,8 +183,9 @@ class TelegramTransport:
                     overall_max_rate=self.overall_rate,
                 )
             )
-            # Updates are fetched, kept in the inbox and handed to the handlers by this
-            # transport (`_poll`, `_receive_by_webhook`), concurrently across chats.
+            # Updates are fetched, kept in the inbox, read and answered by this transport
+            # (`_poll`, `_receive_by_webhook`, `_answer`), concurrently across chats; the
+            # Application only holds the bot, its connections and its rate limiter.
             .updater(None)
             # Scheduling is the process's own (APScheduler over the database), not PTB's.
             .job_queue(None)
@@ -215,29 +196,7 @@ class TelegramTransport:
             .get_updates_request(self._updates_request)
             .build()
         )
-        self._register_handlers(application)
         return application
-
-    def _register_handlers(self, application: Application) -> None:
-        """Register every update handler, in the one place where their order is decided."""
-        # One group, so the first matching handler wins: button presses, then private text
-        # (slash commands included: "/start o_12" from a deep link reaches the core as typed),
-        # then other private messages, then groups. Anything else (edited messages, channel
-        # posts, updates with no person behind them) matches nothing and is ignored.
-        application.add_handler(CallbackQueryHandler(self._on_button))
-        application.add_handler(MessageHandler(_PRIVATE & filters.TEXT, self._on_private_text))
-        # A sticker, photo or voice note: the core answers that it only reads text. Service
-        # messages (a pinned message and the like) are not something the person said.
-        application.add_handler(
-            MessageHandler(_PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, self._on_private)
-        )
-        application.add_handler(
-            MessageHandler(
-                _GROUP & (~filters.StatusUpdate.ALL | filters.StatusUpdate.NEW_CHAT_MEMBERS),
-                self._on_group_message,
-            )
-        )
-        application.add_error_handler(self._on_error)
 
     # -- receiving: fetch, keep, answer, forget -------------------------------------------------
 
@@ -263,9 +222,13 @@ class TelegramTransport:
                     timeout=int(self.poll_timeout),  # the Bot API takes whole seconds
                     allowed_updates=list(ALLOWED_UPDATES),
                 )
-                if fetched:
-                    await self._accept([(_parsed(data, bot), data) for data in fetched])
-                    offset = fetched[-1]["update_id"] + 1
+                # Read as they came: no python-telegram-bot objects (`read_update`).
+                received = [
+                    (update, data) for data in fetched if (update := read_update(data)) is not None
+                ]
+                if received:
+                    await self._accept(received)
+                    offset = received[-1][0].update_id + 1
                 pause = 1.0
             except InvalidToken:
                 raise SettingsError(
@@ -289,7 +252,9 @@ class TelegramTransport:
         bot = application.bot
 
         async def keep(data: dict[str, Any]) -> dict[str, Any] | None:
-            update = _parsed(data, bot)
+            update = read_update(data)
+            if update is None:  # the server only passes updates with an id
+                return None
             await self._chats.room()  # a full backlog holds the request; Telegram waits
             await self._accept([(update, data)], track_offset=False)
             return _answer_in_response(update)
@@ -326,7 +291,7 @@ class TelegramTransport:
             await server.stop()
 
     async def _accept(
-        self, received: list[tuple[Update, dict[str, Any]]], *, track_offset: bool = True
+        self, received: list[tuple[TelegramUpdate, dict[str, Any]]], *, track_offset: bool = True
     ) -> None:
         """Store fetched updates (each with its JSON as received), then queue the new ones
         behind the others of their chat.
@@ -336,7 +301,7 @@ class TelegramTransport:
         person's language, which beats leaving them without any answer.
         """
         updates = [update for update, _data in received]
-        fetched = [Fetched(update.update_id, _chat_key(update), data) for update, data in received]
+        fetched = [Fetched(update.update_id, update.chat_key, data) for update, data in received]
         try:
             new = set(await self.inbox.keep(fetched, track_offset=track_offset))
         except OperationalError as exc:
@@ -345,18 +310,18 @@ class TelegramTransport:
             self._unkept |= new
         for update in updates:
             if update.update_id in new:
-                self._chats.put(_chat_key(update), update)
+                self._chats.put(update.chat_key, update)
 
-    def _kept_id(self, update: Update) -> int | None:
+    def _kept_id(self, update: TelegramUpdate) -> int | None:
         """Return the update's id for the core to record its answer by, if it was kept."""
         return None if update.update_id in self._unkept else update.update_id
 
-    async def _take_up_unfinished(self, application: Application) -> None:
+    async def _take_up_unfinished(self) -> None:
         """Answer what a stopped process fetched and did not handle, or handled and did not send."""
         left = await self.inbox.left()
         for entry in left:
             if entry.payload is not None:
-                update = Update.de_json(entry.payload, application.bot)
+                update = read_update(entry.payload)
                 if update is not None:
                     self._chats.put(entry.chat_key, update)
                     continue
@@ -364,25 +329,25 @@ class TelegramTransport:
         if left:
             log.info("telegram: taking up %s updates left by a stopped process", len(left))
 
-    async def _take_over_left(self, application: Application) -> None:
+    async def _take_over_left(self) -> None:
         """On a shared database, take up what a process that died had in hand, within seconds."""
         while True:
             await asyncio.sleep(self.take_over_seconds)
             try:
                 await self.inbox.let_go_finished()
-                await self._take_up_unfinished(application)
+                await self._take_up_unfinished()
             except Exception as exc:  # the database or the claims' connection; asked again soon
                 log.warning(
                     "telegram: cannot look for updates left by others now (%s)", type(exc).__name__
                 )
 
-    async def _handle(self, item: Update | Left) -> None:
+    async def _handle(self, item: TelegramUpdate | Left) -> None:
         """Handle one update (or send an answer kept from before a restart), then forget it."""
         application = self._application
         if application is None:
             return
-        if isinstance(item, Update):
-            await application.process_update(item)
+        if isinstance(item, TelegramUpdate):
+            await self._answer(item, application.bot)
             update_id = item.update_id
         else:
             update_id = item.update_id
@@ -497,52 +462,63 @@ class TelegramTransport:
 
     # -- incoming -----------------------------------------------------------------------------
 
-    async def _on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Answer a message typed in a private chat."""
-        message, user = update.message, update.effective_user
-        if message is None or user is None or user.is_bot:
-            return
+    async def _answer(self, update: TelegramUpdate, bot: ExtBot) -> None:
+        """Answer one update as its kind asks; what goes wrong is logged, the bot keeps running.
+
+        Anything else (edited messages, channel posts, service messages, updates with no person
+        behind them) is not answered (`read_update`).
+        """
+        try:
+            if update.kind is Kind.PRESS:
+                await self._on_button(update, bot)
+            elif update.kind is Kind.PRIVATE_TEXT:
+                await self._on_private_text(update, bot)
+            elif update.kind is Kind.PRIVATE_OTHER:
+                await self._on_private(update, bot)
+            elif update.kind is Kind.GROUP:
+                await self._on_group_message(update, bot)
+        except Exception as exc:
+            await self._on_error(update, exc)
+
+    async def _on_private_text(self, update: TelegramUpdate, bot: ExtBot) -> None:
+        """Answer a message typed in a private chat (slash commands included: "/start o_12"
+        from a deep link reaches the core as typed)."""
         incoming = Incoming(
             self.name,
-            str(user.id),
-            text=message.text,
-            locale_hint=user.language_code,
+            str(update.user_id),
+            text=update.text,
+            locale_hint=update.language_code,
             update_id=self._kept_id(update),
-            **_profile(user),
+            display_name=update.display_name,
+            handle=update.handle,
         )
         replies = await self._ask_core(incoming)
-        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+        await self._render(bot, _chat_of(update), replies, retries=self.reply_retries)
 
-    async def _on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_private(self, update: TelegramUpdate, bot: ExtBot) -> None:
         """Answer a private message that has no text, such as a sticker or a voice note."""
-        message, user = update.message, update.effective_user
-        if message is None or user is None or user.is_bot:
-            return
         incoming = Incoming(
             self.name,
-            str(user.id),
+            str(update.user_id),
             text=None,
-            locale_hint=user.language_code,
+            locale_hint=update.language_code,
             update_id=self._kept_id(update),
         )
         replies = await self._ask_core(incoming)
-        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+        await self._render(bot, _chat_of(update), replies, retries=self.reply_retries)
 
-    async def _on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_group_message(self, update: TelegramUpdate, bot: ExtBot) -> None:
         """Pass a group message to the core, which answers once per group."""
-        message, user = update.message, update.effective_user
-        if message is None or user is None or user.is_bot:
-            return
-        joined = message.new_chat_members
-        if joined and all(member.id != context.bot.id for member in joined):
+        joined = update.new_chat_members
+        if joined and bot.id not in joined:
             return  # someone else joined; only the bot's own arrival is worth a word
         incoming = Incoming(
             self.name,
-            str(user.id),
-            text=message.text,
-            locale_hint=user.language_code,
+            str(update.user_id),
+            text=update.text,
+            locale_hint=update.language_code,
             chat_kind="group",
-            chat_key=str(message.chat.id),
+            chat_key=str(update.chat_id),
             update_id=self._kept_id(update),
         )
         try:
@@ -551,40 +527,36 @@ class TelegramTransport:
             # An apology in a group would only add noise; the log has the details.
             log.exception("telegram: the conversation core failed on a group message")
             return
-        await self._render(context.bot, message.chat.id, replies, retries=self.reply_retries)
+        await self._render(bot, _chat_of(update), replies, retries=self.reply_retries)
 
-    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_button(self, update: TelegramUpdate, bot: ExtBot) -> None:
         """Answer a pressed inline button, editing its message in place where the reply asks."""
-        query = update.callback_query
-        if query is None:
-            return
-        where = query.message
-        if where is not None and where.chat.type != ChatType.PRIVATE:
+        query_id = update.query_id or ""
+        if update.chat_type is not None and update.chat_type != PRIVATE:
             # The bot only puts buttons in private chats; a press anywhere else gets no answer.
-            await self._acknowledge(query)
+            await self._acknowledge(bot, query_id)
             return
-        user = query.from_user
-        # A message older than 48 hours arrives as a stub dated 0 and cannot be edited (PTB 22
-        # parses it as a Message, not InaccessibleMessage, so ask it rather than its type).
-        editable = where.message_id if where is not None and where.is_accessible else None
+        # A message older than 48 hours arrives dated 0 and cannot be edited.
+        editable = update.pressed_message_id
         incoming = Incoming(
             self.name,
-            str(user.id),
-            action=query.data or "",
-            locale_hint=user.language_code,
+            str(update.user_id),
+            action=update.callback_data or "",
+            locale_hint=update.language_code,
             update_id=self._kept_id(update),
             can_edit=editable is not None,
             pressed_message=None if editable is None else str(editable),
-            **_profile(user),
+            display_name=update.display_name,
+            handle=update.handle,
         )
         # Always stop the button's spinning clock, whatever the core does: at once, while the
         # core works, so the answer waits for one round trip to the Bot API less.
-        acknowledging = asyncio.ensure_future(self._acknowledge(query))
+        acknowledging = asyncio.ensure_future(self._acknowledge(bot, query_id))
         try:
             replies = await self._ask_core(incoming)
-            chat_id = where.chat.id if where is not None else user.id
+            # A press on a message sent in inline mode has no chat: answer in the private one.
             await self._render(
-                context.bot, chat_id, replies, edit_message_id=editable, retries=self.reply_retries
+                bot, _chat_of(update), replies, edit_message_id=editable, retries=self.reply_retries
             )
         finally:
             await acknowledging
@@ -598,7 +570,7 @@ class TelegramTransport:
             t = self.conversation.translations.get(incoming.locale_hint)
             return [Reply(t.directed(t._(_APOLOGY)), rtl=t.rtl)]
 
-    async def _acknowledge(self, query: CallbackQuery) -> None:
+    async def _acknowledge(self, bot: ExtBot, query_id: str) -> None:
         """Stop a pressed button's clock, unless the webhook's answer to Telegram did it."""
         if self.webhook_mode:
             # The 200 to the request that brought the press carried answerCallbackQuery
@@ -608,30 +580,31 @@ class TelegramTransport:
             # it. Asking once more would only cost a request ("query is too old").
             return
         try:
-            await answer_press(query.get_bot(), query.id)
+            await answer_press(bot, query_id)
         except TelegramError as exc:
             # Typically "query is too old": the user waited long; the reply still goes out.
             log.info("telegram: could not answer a button press: %s", exc)
 
     # -- errors -------------------------------------------------------------------------------
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_error(self, update: TelegramUpdate, error: Exception) -> None:
         """Log what went wrong while answering an update; the bot keeps running."""
-        error = context.error
-        if isinstance(error, Forbidden) and isinstance(update, Update):
-            chat, user = update.effective_chat, update.effective_user
-            if chat is not None and user is not None and chat.type == ChatType.PRIVATE:
-                await self._deactivate(str(user.id))
-                return
-            log.info("telegram: the bot may no longer write to a group: %s", error)
-        elif isinstance(error, RetryAfter):
-            log.warning("telegram: still rate limited after retrying; a reply was dropped")
-        elif isinstance(error, BadRequest):
-            log.error("telegram: the Bot API refused a reply: %s", error, exc_info=error)
-        elif isinstance(error, NetworkError):
-            log.warning("telegram: network problem while answering: %s", error)
-        else:
-            log.error("telegram: failed to answer an update", exc_info=error)
+        try:
+            if isinstance(error, Forbidden):
+                if update.chat_type == PRIVATE and update.user_id is not None:
+                    await self._deactivate(str(update.user_id))
+                    return
+                log.info("telegram: the bot may no longer write to a group: %s", error)
+            elif isinstance(error, RetryAfter):
+                log.warning("telegram: still rate limited after retrying; a reply was dropped")
+            elif isinstance(error, BadRequest):
+                log.error("telegram: the Bot API refused a reply: %s", error, exc_info=error)
+            elif isinstance(error, NetworkError):
+                log.warning("telegram: network problem while answering: %s", error)
+            else:
+                log.error("telegram: failed to answer an update", exc_info=error)
+        except Exception:  # recording a blocked person: the database, say
+            log.exception("telegram: failed while handling an error in answering an update")
 
     def _on_polling_error(self, error: Exception) -> None:
         log.warning("telegram: fetching updates failed (%s); retrying", error)
@@ -699,35 +672,20 @@ class TelegramTransport:
                 progress.sent += 1
 
 
-def _answer_in_response(update: Update) -> dict[str, Any] | None:
+def _answer_in_response(update: TelegramUpdate) -> dict[str, Any] | None:
     """Return the Bot API call that rides in the webhook's 200 for `update`, if any.
 
     A button press is answered there (Bot API, "Making requests when getting updates"), which
     saves the answerCallbackQuery request `_acknowledge` makes when polling.
     """
-    query = update.callback_query
-    if query is None:
+    if update.kind is not Kind.PRESS:
         return None
-    return {"method": "answerCallbackQuery", "callback_query_id": query.id}
+    return {"method": "answerCallbackQuery", "callback_query_id": update.query_id}
 
 
-def _parsed(data: dict[str, Any], bot: ExtBot) -> Update:
-    update = Update.de_json(data, bot)
-    if update is None:  # only for an empty payload, which the Bot API never sends
-        raise ValueError("an empty update")
-    return update
-
-
-def _chat_key(update: Update) -> str:
-    """Return the chat an update belongs to: its updates are answered in order."""
-    if update.effective_chat is not None:
-        return str(update.effective_chat.id)
-    if update.effective_user is not None:
-        return str(update.effective_user.id)
-    return f"update-{update.update_id}"
-
-
-def _profile(user: User) -> dict[str, str | None]:
-    """Who the user says they are; the core keeps it only if they agree to share it."""
-    handle = f"@{user.username}" if user.username else f"tg://user?id={user.id}"
-    return {"display_name": user.full_name or None, "handle": handle}
+def _chat_of(update: TelegramUpdate) -> int:
+    """Return the chat to answer an update in: its own, else the person's private chat."""
+    chat_id = update.chat_id if update.chat_id is not None else update.user_id
+    if chat_id is None:  # `read_update` gives every answered kind a chat or a person
+        raise ValueError(f"update {update.update_id} has no chat to answer in")
+    return chat_id
