@@ -1,8 +1,9 @@
-"""Telegram: python-telegram-bot's Application over the real Bot API (or a server that speaks it).
+"""Telegram: the Bot API (or a server that speaks it), through python-telegram-bot's ExtBot.
 
-Updates arrive by long polling, or by webhook when WEBHOOK_URL is set. Each becomes a small
-`Incoming` for the conversation core; its replies come back as plain-text messages with inline
-keyboards, venues and files. Nothing here knows about offers or events.
+Updates arrive by long polling, or by webhook when WEBHOOK_URL is set. Each is read from its
+JSON (`telegram_updates`) and becomes a small `Incoming` for the conversation core; its
+replies come back as plain-text messages with inline keyboards, venues and files. Nothing here
+knows about offers or events.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import Application, ExtBot
+from telegram.ext import ExtBot
 
 from bot.config import SUPPORTED_LOCALES, Settings, SettingsError
 from bot.i18n import N_
@@ -98,7 +99,8 @@ class TelegramTransport:
         # PTB's limit for the whole bot, in messages a second; 0 turns it off (for a caller that
         # paces every message itself, such as a test on a virtual clock).
         self.overall_rate = settings.telegram_rate if overall_rate is None else overall_rate
-        self._application: Application | None = None
+        # The bot, while it runs: its connections and rate limiter.
+        self._bot: ExtBot | None = None
         # getUpdates has a connection of its own, and is asked here rather than through PTB's
         # `get_updates`, so the inbox keeps the JSON as Telegram sent it (`fetch_updates`).
         self._updates_request = AiohttpRequest(connections=1)
@@ -134,30 +136,27 @@ class TelegramTransport:
 
     async def run(self) -> None:
         """Receive and answer updates until cancelled, then stop without losing any."""
-        application = self._build_application()
+        bot = self._build_bot()
         receiving: asyncio.Task[None] | None = None
         try:
-            await self._retry_network(application.initialize, "connect to the Bot API")
-            await application.start()
-            self._application = application
+            await self._retry_network(bot.initialize, "connect to the Bot API")
+            self._bot = bot
             self._finisher = asyncio.create_task(self._finish_answered())
-            await self._publish_commands(application.bot)
+            await self._publish_commands(bot)
             await self._take_up_unfinished()
             if self.inbox.shared:
                 self._sweeper = asyncio.create_task(self._take_over_left())
             receiving = asyncio.create_task(
-                self._receive_by_webhook(application)
-                if self.webhook_mode
-                else self._poll(application.bot)
+                self._receive_by_webhook(bot) if self.webhook_mode else self._poll(bot)
             )
             log.info(
                 "telegram: @%s is receiving updates by %s",
-                application.bot.username,
+                bot.username,
                 "webhook" if self.webhook_mode else "polling",
             )
             await receiving
         finally:
-            stopping = asyncio.ensure_future(self._stop(application, receiving))
+            stopping = asyncio.ensure_future(self._stop(bot, receiving))
             try:
                 await asyncio.shield(stopping)
             except asyncio.CancelledError:
@@ -166,37 +165,32 @@ class TelegramTransport:
                 await stopping
                 raise
 
-    def _build_application(self) -> Application:
+    def _build_bot(self) -> ExtBot:
+        """Return the bot: python-telegram-bot's ExtBot, for its requests and rate limiter.
+
+        No Application around it: updates are fetched, kept in the inbox, read and answered
+        by this transport (`_poll`, `_receive_by_webhook`, `_answer`), concurrently across
+        chats, and scheduling is the process's own (APScheduler over the database).
+        """
         base_url = self.settings.telegram_api_base_url
-        application = (
-            Application.builder()
-            .token(self._token)
-            .base_url(base_url)
-            .base_file_url(file_url_for(base_url))
-            # No retries by default, so a 429 in `send` reaches the outbox as RetryLater;
-            # replies ask for `reply_retries` and wait a 429 out (see `_render`).
-            .rate_limiter(
-                PacedRateLimiter(
-                    self._pacer,
-                    paid_rate=self.settings.telegram_paid_rate if self.overall_rate else 0,
-                    max_retries=0,
-                    overall_max_rate=self.overall_rate,
-                )
-            )
-            # Updates are fetched, kept in the inbox, read and answered by this transport
-            # (`_poll`, `_receive_by_webhook`, `_answer`), concurrently across chats; the
-            # Application only holds the bot, its connections and its rate limiter.
-            .updater(None)
-            # Scheduling is the process's own (APScheduler over the database), not PTB's.
-            .job_queue(None)
+        return ExtBot(
+            self._token,
+            base_url=base_url,
+            base_file_url=file_url_for(base_url),
             # aiohttp rather than PTB's httpx: the same requests for much less of the process's
             # time (benchmarks/RESULTS.md, "Profile"). 64 connections carry the delivery window
             # and the answers; getUpdates has one of its own.
-            .request(AiohttpRequest(connections=HTTP_CONNECTIONS))
-            .get_updates_request(self._updates_request)
-            .build()
+            request=AiohttpRequest(connections=HTTP_CONNECTIONS),
+            get_updates_request=self._updates_request,
+            # No retries by default, so a 429 in `send` reaches the outbox as RetryLater;
+            # replies ask for `reply_retries` and wait a 429 out (see `_render`).
+            rate_limiter=PacedRateLimiter(
+                self._pacer,
+                paid_rate=self.settings.telegram_paid_rate if self.overall_rate else 0,
+                max_retries=0,
+                overall_max_rate=self.overall_rate,
+            ),
         )
-        return application
 
     # -- receiving: fetch, keep, answer, forget -------------------------------------------------
 
@@ -241,7 +235,7 @@ class TelegramTransport:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
 
-    async def _receive_by_webhook(self, application: Application) -> None:
+    async def _receive_by_webhook(self, bot: ExtBot) -> None:
         """Serve the webhook; keep each update Telegram posts before answering the request.
 
         The request is answered (200) only once the update is stored (`WebhookServer`), so a
@@ -249,7 +243,6 @@ class TelegramTransport:
         press carries answerCallbackQuery (`_answer_in_response`). Several processes may serve
         one webhook behind a proxy; each answers the updates posted to it.
         """
-        bot = application.bot
 
         async def keep(data: dict[str, Any]) -> dict[str, Any] | None:
             update = read_update(data)
@@ -343,11 +336,11 @@ class TelegramTransport:
 
     async def _handle(self, item: TelegramUpdate | Left) -> None:
         """Handle one update (or send an answer kept from before a restart), then forget it."""
-        application = self._application
-        if application is None:
+        bot = self._bot
+        if bot is None:
             return
         if isinstance(item, TelegramUpdate):
-            await self._answer(item, application.bot)
+            await self._answer(item, bot)
             update_id = item.update_id
         else:
             update_id = item.update_id
@@ -361,7 +354,7 @@ class TelegramTransport:
                 edits = int(item.edits) if item.edits and item.edits.isdigit() else None
                 try:
                     await self._render(
-                        application.bot,
+                        bot,
                         chat_id,
                         replies,
                         edit_message_id=edits,
@@ -394,7 +387,7 @@ class TelegramTransport:
             if self._closing:
                 return
 
-    async def _stop(self, application: Application, receiving: asyncio.Task[None] | None) -> None:
+    async def _stop(self, bot: ExtBot, receiving: asyncio.Task[None] | None) -> None:
         """Stop fetching, answer what was taken (within a time limit), then close."""
         try:
             for task in (receiving, self._sweeper):
@@ -415,15 +408,11 @@ class TelegramTransport:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                     await asyncio.wait_for(self._finisher, timeout=10.0)
         finally:
-            self._application = None
+            self._bot = None
             # What is still in hand goes to whichever process looks next (or the next start).
             with contextlib.suppress(Exception):
                 await self.conversation.run_db(self.inbox.close)
-            try:
-                if application.running:
-                    await application.stop()
-            finally:
-                await application.shutdown()
+            await bot.shutdown()
 
     async def _retry_network(self, action: Callable[[], Awaitable[object]], what: str) -> None:
         """Run `action`, waiting out network faults; a token Telegram rejects stops start-up."""
@@ -619,15 +608,15 @@ class TelegramTransport:
         self, user_key: str, replies: list[Reply], progress: Progress | None = None
     ) -> None:
         """Send messages the user did not ask for just now; raise what the outbox should do."""
-        application = self._application
-        if application is None:
+        bot = self._bot
+        if bot is None:
             raise TemporaryFailure("the Telegram transport is not running")
         try:
             chat_id = int(user_key)
         except ValueError:
             raise DeliveryError(f"not a Telegram user id: {user_key!r}") from None
         try:
-            await self._render(application.bot, chat_id, replies, retries=None, progress=progress)
+            await self._render(bot, chat_id, replies, retries=None, progress=progress)
         except RetryAfter as exc:
             raise RetryLater(retry_after(exc), str(exc)) from exc
         except Forbidden as exc:

@@ -4,7 +4,7 @@ python-telegram-bot sends through httpx by default. In a burst, httpx and httpco
 largest share of the process's time (benchmarks/RESULTS.md, "Profile"): they look through every
 pooled connection and build several objects per request. aiohttp (already a dependency, of
 matrix-nio) does the same requests for a fraction of that. python-telegram-bot allows this by
-design: any `telegram.request.BaseRequest` may be passed to its ApplicationBuilder, and only
+design: any `telegram.request.BaseRequest` may be passed to its bot, and only
 `do_request` (one HTTP request, returning the status and the body) is ours to write; parsing
 the answer, errors and retries stay python-telegram-bot's.
 
