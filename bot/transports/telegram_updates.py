@@ -155,8 +155,8 @@ def _press(update_id: int, query: object) -> TelegramUpdate | None:
     """Read a CallbackQuery (Bot API, "CallbackQuery"); None if it is not one."""
     if not isinstance(query, dict):
         return None
-    query_id, user, data = query.get("id"), _user(query.get("from")), query.get("data")
-    if not isinstance(query_id, str) or user is None:
+    query_id, person, data = query.get("id"), _person(query.get("from")), query.get("data")
+    if not isinstance(query_id, str) or person is None:
         return None
     chat_id = chat_type = pressed = None
     where = query.get("message")
@@ -169,18 +169,13 @@ def _press(update_id: int, query: object) -> TelegramUpdate | None:
         message_id, date = where.get("message_id"), where.get("date")
         if _is_int(message_id) and _is_int(date) and date != 0:
             pressed = message_id
-    user_id, is_bot, language, name, handle = user
     return TelegramUpdate(
         update_id,
-        str(user_id if chat_id is None else chat_id),
+        str(person["user_id"] if chat_id is None else chat_id),
         Kind.PRESS,
         chat_id=chat_id,
         chat_type=chat_type,
-        user_id=user_id,
-        is_bot=is_bot,
-        language_code=language,
-        display_name=name,
-        handle=handle,
+        **person,
         query_id=query_id,
         callback_data=data if isinstance(data, str) else "",
         pressed_message_id=pressed,
@@ -195,11 +190,10 @@ def _message(update_id: int, message: object) -> TelegramUpdate | None:
     if chat is None:
         return None
     chat_id, chat_type = chat
-    user = _user(message.get("from"))
-    if user is None:
+    person = _person(message.get("from"))
+    if person is None:
         # No person behind it (`from` is optional: empty for messages sent to channels).
         return TelegramUpdate(update_id, str(chat_id), Kind.IGNORED, chat_id, chat_type)
-    user_id, is_bot, language, name, handle = user
     text = message.get("text")
     text = text if isinstance(text, str) else None
     joined = message.get("new_chat_members")
@@ -209,7 +203,7 @@ def _message(update_id: int, message: object) -> TelegramUpdate | None:
         else ()
     )
     sender_chat = message.get("sender_chat") is not None
-    if is_bot:
+    if person["is_bot"]:
         kind = Kind.IGNORED  # another bot: nobody to answer
     elif chat_type == PRIVATE and text:
         kind = Kind.PRIVATE_TEXT
@@ -225,11 +219,7 @@ def _message(update_id: int, message: object) -> TelegramUpdate | None:
         kind,
         chat_id=chat_id,
         chat_type=chat_type,
-        user_id=user_id,
-        is_bot=is_bot,
-        language_code=language,
-        display_name=name,
-        handle=handle,
+        **person,
         text=text,
         new_chat_members=members,
         sender_chat=sender_chat,
@@ -250,9 +240,9 @@ def _ignored(update_id: int, data: dict[str, Any]) -> TelegramUpdate:
             found = _chat(chat)
             if found is not None:
                 return TelegramUpdate(update_id, str(found[0]), Kind.IGNORED, *found)
-        user = _user(value.get("from"))
-        if user is not None:
-            return TelegramUpdate(update_id, str(user[0]), Kind.IGNORED)
+        person = _person(value.get("from"))
+        if person is not None:
+            return TelegramUpdate(update_id, str(person["user_id"]), Kind.IGNORED)
     return TelegramUpdate(update_id, f"update-{update_id}", Kind.IGNORED)
 
 
@@ -266,8 +256,9 @@ def _chat(chat: object) -> tuple[int, str] | None:
     return chat_id, chat_type
 
 
-def _user(user: object) -> tuple[int, bool, str | None, str | None, str] | None:
-    """Return a User's id, is_bot, language_code, full name and handle (Bot API, "User")."""
+def _person(user: object) -> dict[str, Any] | None:
+    """Return the fields of `TelegramUpdate` that a User gives (Bot API, "User"): its id,
+    is_bot, language_code, full name and handle; None if it is not one."""
     if not isinstance(user, dict):
         return None
     user_id = user.get("id")
@@ -279,13 +270,13 @@ def _user(user: object) -> tuple[int, bool, str | None, str | None, str] | None:
     username = user.get("username")
     handle = f"@{username}" if isinstance(username, str) and username else f"tg://user?id={user_id}"
     language = user.get("language_code")
-    return (
-        user_id,
-        user.get("is_bot") is True,
-        language if isinstance(language, str) else None,
-        name or None,
-        handle,
-    )
+    return {
+        "user_id": user_id,
+        "is_bot": user.get("is_bot") is True,
+        "language_code": language if isinstance(language, str) else None,
+        "display_name": name or None,
+        "handle": handle,
+    }
 
 
 def _is_service(message: dict[str, Any]) -> bool:
