@@ -353,21 +353,29 @@ class Conversation:
 
         Riding along with whatever transaction comes next costs no commit of its own, and the
         next transaction comes within milliseconds while people are writing: the shorter this
-        gap, the less a restart after a kill -9 sends again. If the transaction fails, they
-        are noted again for the next one.
+        gap, the less a restart after a kill -9 sends again. Those noted while it ran (a batch
+        of updates takes a while) go with its commit too. If the transaction fails, they are
+        noted again for the next one.
         """
-        taken: dict[str, list[int]] = {}
-        while self._answered:
-            transport, update_id = self._answered.popleft()
-            taken.setdefault(transport, []).append(update_id)
+        taken: list[tuple[str, int]] = []
         try:
             with session_scope(self.engine) as session:
-                for transport, ids in taken.items():
-                    finish(session, transport=transport, update_ids=ids)
+                self._forget_noted(session, taken)
                 yield session
+                self._forget_noted(session, taken)
         except BaseException:
-            self._answered.extend((t, i) for t, ids in taken.items() for i in ids)
+            self._answered.extend(taken)
             raise
+
+    def _forget_noted(self, session: Session, taken: list[tuple[str, int]]) -> None:
+        """Forget, in `session`, the answered updates noted until now; add them to `taken`."""
+        by_transport: dict[str, list[int]] = {}
+        while self._answered:
+            transport, update_id = self._answered.popleft()
+            taken.append((transport, update_id))
+            by_transport.setdefault(transport, []).append(update_id)
+        for transport, ids in by_transport.items():
+            finish(session, transport=transport, update_ids=ids)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -178,6 +178,33 @@ def test_answered_updates_are_forgotten_with_the_next_commit_or_noted_again(
     assert left == {3}
 
 
+def test_answers_that_went_out_while_a_batch_ran_are_forgotten_with_its_commit(
+    app: App, people: dict[str, Dialog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope(app.engine) as session:
+        store_fetched(
+            session,
+            transport="telegram",
+            updates=[Fetched(n, "anna", {"update_id": n}) for n in (1, 2)],
+            now=app.clock.now(),
+        )
+    conversation = app.conversation
+    routed = core.Conversation._route
+
+    def route(self: core.Conversation, ctx: core.Context) -> list[Reply]:
+        # Meanwhile, on the event loop, the answer to update 1 went out.
+        conversation.answered("telegram", 1)
+        return routed(self, ctx)
+
+    monkeypatch.setattr(core.Conversation, "_route", route)
+    conversation.handle_many([_press("rana", "events"), _press("olena", "events")])
+    # Not left for the next transaction: a kill before it would send that answer again.
+    assert not conversation.has_answered
+    with session_scope(app.engine) as session:
+        left = {row.update_id for row in session.exec(select(InboxUpdate)).all()}
+    assert left == {2}
+
+
 def test_flooded_and_group_updates_are_answered_without_the_database(
     app: App, people: dict[str, Dialog], commits: list[int]
 ) -> None:
