@@ -364,9 +364,14 @@ class TelegramTransport:
                     log.warning("telegram: could not send a kept answer: %s", exc)
         if update_id in self._unkept:
             self._unkept.discard(update_id)
-        else:
-            self.conversation.answered(self.name, update_id)
-            self._answered_wake.set()
+            return
+        self.conversation.answered(self.name, update_id)
+        if isinstance(item, Left):
+            # Sent once more after a restart: forgotten at once, not with the next transaction,
+            # so that another kill right after this restart does not send it a third time.
+            with contextlib.suppress(OperationalError):
+                await self.conversation.run_db(self.conversation.forget_answered)
+        self._answered_wake.set()
 
     async def _finish_answered(self) -> None:
         """Make sure answered updates are forgotten when no conversation comes to do it."""
