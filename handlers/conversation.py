@@ -405,17 +405,14 @@ class Conversation:
             try:
                 with self._transaction() as session:
                     together = [self._answer(session, incoming) for incoming in admitted]
-            except OperationalError as exc:
-                if not affects_everyone(exc):
-                    log.info("a statement failed among %d; answering each alone", len(admitted))
-                    together = [self._answer_alone(incoming) for incoming in admitted]
-                else:
+            except Exception as exc:
+                if isinstance(exc, OperationalError) and affects_everyone(exc):
                     # Alone, each would wait as long and fail the same way.
                     log.exception("database unavailable while answering %d updates", len(admitted))
                     together = [self._unavailable(incoming) for incoming in admitted]
-            except Exception:
-                log.info("an answer failed among %d; answering each alone", len(admitted))
-                together = [self._answer_alone(incoming) for incoming in admitted]
+                else:
+                    log.info("an answer failed among %d; answering each alone", len(admitted))
+                    together = [self._answer_alone(incoming) for incoming in admitted]
         results = iter(together)
         return [answer if answer is not None else next(results) for answer in answers]
 
